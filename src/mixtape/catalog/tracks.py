@@ -1,0 +1,92 @@
+"""The tracks table: which audio files make up a collection, with optional artist/album/duration.
+
+Read from CSV/TSV with a header naming at least ``track_id`` and ``path`` (case-insensitive, so
+MTG-Jamendo's ``TRACK_ID ... PATH`` TSVs load as they are distributed).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mixtape.errors import MixtapeError
+
+REQUIRED = ("track_id", "path")
+OPTIONAL = ("artist_id", "album_id", "duration")
+
+
+@dataclass(frozen=True)
+class TrackRecord:
+    track_id: str
+    path: Path  # absolute, resolved against the audio root
+    artist_id: str | None = None
+    album_id: str | None = None
+    duration: float | None = None
+
+
+@dataclass
+class TrackTable:
+    records: list[TrackRecord]
+    skipped: list[str] = field(default_factory=list)  # one human-readable reason per bad row
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+def _sniff_delimiter(first_line: str) -> str:
+    return "\t" if first_line.count("\t") >= first_line.count(",") else ","
+
+
+def read_tracks(path: str | Path, audio_root: str | Path | None = None) -> TrackTable:
+    """Read a tracks table; relative paths are resolved against ``audio_root`` (default: the table's folder).
+
+    Bad rows (missing id or path, a duplicate id, an unreadable duration) are skipped and listed in
+    ``TrackTable.skipped`` with their line number; only a table with no usable header is an error.
+    """
+    path = Path(path)
+    root = Path(audio_root) if audio_root is not None else path.parent
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise MixtapeError(f"tracks table not found: {path}") from None
+    except UnicodeDecodeError as err:
+        raise MixtapeError(f"{path}: not UTF-8 text ({err})") from None
+    lines = text.splitlines()
+    if not lines:
+        raise MixtapeError(f"{path}: empty tracks table (expected a header with {', '.join(REQUIRED)})")
+    reader = csv.reader(lines, delimiter=_sniff_delimiter(lines[0]))
+    header = [h.strip().lower() for h in next(reader)]
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise MixtapeError(f"{path}: header {header} lacks required column(s) {missing}")
+    col = {name: header.index(name) for name in (*REQUIRED, *OPTIONAL) if name in header}
+    records: list[TrackRecord] = []
+    skipped: list[str] = []
+    seen: set[str] = set()
+    for lineno, row in enumerate(reader, start=2):
+        if not row or all(not c.strip() for c in row):
+            continue
+
+        def get(name: str) -> str | None:
+            i = col.get(name)
+            return row[i].strip() if i is not None and i < len(row) and row[i].strip() else None
+
+        tid, rel = get("track_id"), get("path")
+        if tid is None or rel is None:
+            skipped.append(f"{path}:{lineno}: missing track_id or path")
+            continue
+        if tid in seen:
+            skipped.append(f"{path}:{lineno}: duplicate track_id {tid!r} (first occurrence kept)")
+            continue
+        duration: float | None = None
+        if (d := get("duration")) is not None:
+            try:
+                duration = float(d)
+            except ValueError:
+                skipped.append(f"{path}:{lineno}: duration {d!r} is not a number")
+                continue
+        seen.add(tid)
+        p = Path(rel)
+        records.append(TrackRecord(tid, p if p.is_absolute() else root / p, get("artist_id"), get("album_id"), duration))
+    return TrackTable(records, skipped)

@@ -1,0 +1,73 @@
+"""Typed configuration shared by every stage: strict models loaded from and saved to YAML.
+
+Strictness matters more than convenience here: a misspelt key in a 3-hour training config must
+fail at load time with the key's name, not be silently ignored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from mixtape.errors import MixtapeError
+from mixtape.io import atomic_write_text
+
+T = TypeVar("T", bound="StrictConfig")
+
+
+class ConfigError(MixtapeError, ValueError):
+    """A configuration file or value that cannot be used; the message names the key and the file."""
+
+
+class StrictConfig(BaseModel):
+    """Base of all configs: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration in {source}:"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "<root>"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  unknown key '{key}'")
+        else:
+            lines.append(f"  key '{key}': {e['msg']} (got {e.get('input')!r})")
+    return "\n".join(lines)
+
+
+def config_from_dict(cls: type[T], data: dict[str, Any], source: str = "<dict>") -> T:
+    """Validate a plain mapping into ``cls``, turning pydantic's errors into one readable ConfigError."""
+    try:
+        return cls.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, source)) from None
+
+
+def load_config(cls: type[T], path: str | Path, overrides: dict[str, Any] | None = None) -> T:
+    """Load a YAML file into ``cls``; ``overrides`` (dotted keys allowed) win over the file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return config_from_dict(cls, data, str(path))
+
+
+def save_config(config: StrictConfig, path: str | Path) -> Path:
+    """Write the resolved config beside a run's outputs, so every result says how it was made."""
+    text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    return atomic_write_text(Path(path), text)

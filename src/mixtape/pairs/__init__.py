@@ -1,0 +1,1 @@
+"""mixtape.pairs"""

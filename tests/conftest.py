@@ -1,0 +1,38 @@
+"""Shared fixtures: the tiny world and its feature store are built once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MIXTAPE_NO_PROGRESS", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def shared_data(*parts: str) -> Path:
+    """A path under ../shared/data, or skip the test with the reason when it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared data not found at {path} (it sits beside the repo in CI; a fresh clone has none)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory: pytest.TempPathFactory):
+    from mixtape.world import synth
+
+    return synth(tmp_path_factory.mktemp("world") / "tiny", size="tiny", seed=0, workers=2)
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tiny_world, tmp_path_factory: pytest.TempPathFactory):
+    from mixtape.audio import FeatureStore, extract_features
+    from mixtape.catalog import read_tracks
+
+    out = tmp_path_factory.mktemp("store") / "features"
+    extract_features(read_tracks(tiny_world.tracks).records, out, workers=2)
+    return FeatureStore.open(out)
