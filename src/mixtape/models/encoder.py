@@ -1,0 +1,50 @@
+"""The encoder: input normalisation + backbone, i.e. exactly the network whose output is evaluated,
+searched and exported (the projection head and similarity are training-only and stay behind).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from mixtape.errors import MixtapeError
+from mixtape.models.registry import build_backbone
+
+
+class InputShapeError(MixtapeError, ValueError):
+    """Log-mel patches of the wrong rank or with the wrong number of mel bands."""
+
+
+class Encoder(nn.Module):
+    """Log-mel patches ``[B, n_mels, T]`` (or ``[B, 1, n_mels, T]``) → embeddings ``[B, D]``.
+
+    Input normalisation is a ``BatchNorm2d(1)`` over the whole patch: it learns the mean and scale
+    of the log-compressed mel values during pre-training and applies the stored running statistics
+    in eval mode, so features from another front-end (another log compression, another dataset)
+    need no hand-set constants, and the exported model carries its own normalisation.
+    """
+
+    def __init__(self, backbone_name: str, n_mels: int = 96, **backbone_kwargs: Any) -> None:
+        super().__init__()
+        self.backbone_name = backbone_name
+        self.n_mels = n_mels
+        self.backbone_kwargs = dict(backbone_kwargs)
+        self.input_norm = nn.BatchNorm2d(1)
+        self.backbone = build_backbone(backbone_name, n_mels, **backbone_kwargs)
+        self.embedding_dim: int = self.backbone.embedding_dim
+
+    def config(self) -> dict[str, Any]:
+        """What rebuilds this architecture (stored beside weights and in checkpoints)."""
+        return {"backbone": self.backbone_name, "n_mels": self.n_mels, "backbone_kwargs": dict(self.backbone_kwargs), "embedding_dim": self.embedding_dim}
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() == 3:
+            x = x.unsqueeze(1)
+        if not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()):
+            if x.dim() != 4 or x.shape[1] != 1 or x.shape[2] != self.n_mels:
+                raise InputShapeError(
+                    f"encoder '{self.backbone_name}' expects log-mel patches [B, {self.n_mels}, T] or [B, 1, {self.n_mels}, T], got {list(x.shape)}"
+                )
+        return self.backbone(self.input_norm(x))

@@ -1,0 +1,174 @@
+"""Write a trained encoder for use outside mixtape: safetensors + JSON, and ONNX.
+
+The safetensors pair (``encoder.safetensors`` + ``encoder.json``) rebuilds the exact ``Encoder``
+with ``load_exported``; the JSON records the architecture, the input it expects (mel bands, patch
+frames, the mel front-end config) and a checksum of the weights, so a stale or mismatched pair is
+detected. The ONNX graph takes log-mel patches ``[N, 96, 128]`` named ``melspectrogram`` (as
+Essentia's Discogs-EffNet models do) and returns ``embeddings`` ``[N, D]``.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+
+from mixtape.errors import MixtapeError
+from mixtape.io import atomic_write_bytes, atomic_write_text, file_checksum, get_logger
+from mixtape.models.encoder import Encoder
+
+log = get_logger(__name__)
+
+WEIGHTS_FILE = "encoder.safetensors"
+CONFIG_FILE = "encoder.json"
+EXPORT_FORMAT = "mixtape-encoder"
+EXPORT_VERSION = 1
+ONNX_OPSET = 17
+ONNX_INPUT = "melspectrogram"
+ONNX_OUTPUT = "embeddings"
+# Keys of encoder.json computed from the encoder itself; metadata may repeat them only with equal values.
+_DERIVED_KEYS = ("format", "version", "backbone", "n_mels", "backbone_kwargs", "embedding_dim", "weights", "weights_checksum")
+
+
+class ExportError(MixtapeError, ValueError):
+    """An export that cannot be written, or an exported folder that cannot be loaded."""
+
+
+def _cpu_eval_copy(encoder: Encoder) -> Encoder:
+    """A float32 CPU copy in eval mode, so exporting never changes the caller's (training) module."""
+    return copy.deepcopy(encoder).to(device="cpu", dtype=torch.float32).eval()
+
+
+def export_safetensors(encoder: Encoder, out_dir: str | Path, metadata: dict[str, Any] | None = None) -> Path:
+    """Write ``encoder.safetensors`` and ``encoder.json`` into ``out_dir``; returns the JSON path.
+
+    ``metadata`` is stored in the JSON as given (it must be JSON-serialisable): the training engine
+    passes ``patch_frames`` (default 128) and ``mel`` (the front-end config dict), and may add the
+    strategy, step or run folder. The weights are written first and the JSON last, so a complete
+    JSON always describes complete weights.
+    """
+    if not isinstance(encoder, Encoder):
+        raise ExportError(f"export_safetensors expects a mixtape Encoder, got {type(encoder).__name__}")
+    out_dir = Path(out_dir)
+    metadata = dict(metadata or {})
+    model = _cpu_eval_copy(encoder)
+    info: dict[str, Any] = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, **model.config()}
+    for key in _DERIVED_KEYS:
+        if key in metadata and key in info and metadata[key] != info[key]:
+            raise ExportError(f"metadata key '{key}'={metadata[key]!r} contradicts the encoder ({info[key]!r})")
+    patch_frames = metadata.pop("patch_frames", 128)
+    if not isinstance(patch_frames, int) or patch_frames < 1:
+        raise ExportError(f"metadata key 'patch_frames' must be a positive int, got {patch_frames!r}")
+    tensors = {name: t.detach().contiguous() for name, t in model.state_dict().items()}
+    weights_path = atomic_write_bytes(out_dir / WEIGHTS_FILE, save_safetensors_bytes(tensors, metadata={"format": EXPORT_FORMAT}))
+    info.update({"patch_frames": patch_frames, "mel": metadata.pop("mel", {}), "weights": WEIGHTS_FILE, "weights_checksum": file_checksum(weights_path)})
+    info.update({k: v for k, v in metadata.items() if k not in _DERIVED_KEYS})
+    try:
+        text = json.dumps(info, indent=2, sort_keys=False)
+    except TypeError as err:
+        raise ExportError(f"export metadata must be JSON-serialisable: {err}") from None
+    config_path = atomic_write_text(out_dir / CONFIG_FILE, text + "\n")
+    log.info("exported %s encoder (%d-d) to %s", model.backbone_name, model.embedding_dim, out_dir)
+    return config_path
+
+
+def read_export_config(out_dir: str | Path) -> dict[str, Any]:
+    """The ``encoder.json`` of an export folder, checked for the keys ``load_exported`` needs."""
+    path = Path(out_dir) / CONFIG_FILE
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ExportError(f"{path}: not found (is {out_dir} a folder written by export_safetensors?)") from None
+    except json.JSONDecodeError as err:
+        raise ExportError(f"{path}: not valid JSON: {err}") from None
+    if not isinstance(info, dict) or info.get("format") != EXPORT_FORMAT:
+        raise ExportError(f"{path}: not a mixtape encoder export (format is {info.get('format') if isinstance(info, dict) else None!r})")
+    if info.get("version") != EXPORT_VERSION:
+        raise ExportError(f"{path}: export version {info.get('version')!r} is not supported (this mixtape reads version {EXPORT_VERSION})")
+    missing = [k for k in ("backbone", "n_mels", "embedding_dim", "weights") if k not in info]
+    if missing:
+        raise ExportError(f"{path}: missing key(s) {', '.join(missing)}")
+    return info
+
+
+def load_exported(out_dir: str | Path) -> Encoder:
+    """Rebuild the ``Encoder`` of an export folder (CPU, eval mode), checking weights against the JSON."""
+    out_dir = Path(out_dir)
+    info = read_export_config(out_dir)
+    weights_path = out_dir / info["weights"]
+    if not weights_path.is_file():
+        raise ExportError(f"{weights_path}: weights file named in {out_dir / CONFIG_FILE} is missing")
+    checksum = info.get("weights_checksum")
+    if checksum is not None and file_checksum(weights_path) != checksum:
+        raise ExportError(f"{weights_path}: checksum differs from the one in {CONFIG_FILE} (weights replaced or truncated after export)")
+    encoder = Encoder(info["backbone"], int(info["n_mels"]), **info.get("backbone_kwargs", {}))
+    if encoder.embedding_dim != info["embedding_dim"]:
+        raise ExportError(f"{out_dir / CONFIG_FILE}: embedding_dim {info['embedding_dim']} but backbone '{info['backbone']}' gives {encoder.embedding_dim}")
+    try:
+        state = load_safetensors_bytes(weights_path.read_bytes())
+    except SafetensorError as err:
+        raise ExportError(f"{weights_path}: not a readable safetensors file: {err}") from None
+    try:
+        encoder.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise ExportError(f"{weights_path}: weights do not fit backbone '{info['backbone']}': {err}") from None
+    return encoder.eval()
+
+
+def export_onnx(encoder: Encoder, out_path: str | Path, n_mels: int = 96, patch_frames: int = 128) -> Path:
+    """Write the encoder as an ONNX graph (opset 17): ``melspectrogram`` [N, n_mels, patch_frames] → ``embeddings`` [N, D].
+
+    Only the batch axis is dynamic. Exported in eval mode (running batch-norm statistics, no
+    stochastic depth) from a float32 CPU copy; the graph is checked with ``onnx.checker`` and carries
+    the backbone name and input shape as metadata properties.
+    """
+    import onnx
+
+    if not isinstance(encoder, Encoder):
+        raise ExportError(f"export_onnx expects a mixtape Encoder, got {type(encoder).__name__}")
+    if n_mels != encoder.n_mels:
+        raise ExportError(f"export_onnx: n_mels={n_mels} but the encoder was built for {encoder.n_mels} mel bands")
+    if patch_frames < 1:
+        raise ExportError(f"export_onnx: patch_frames must be positive, got {patch_frames}")
+    out_path = Path(out_path)
+    model = _cpu_eval_copy(encoder)
+    dummy = torch.zeros(2, n_mels, patch_frames)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # The TorchScript-based exporter is deprecated in favour of the dynamo one, which needs the
+        # extra onnxscript package; the traced graph of these plain CNNs is the same either way.
+        warnings.simplefilter("ignore", category=DeprecationWarning)
+        torch.onnx.export(
+            model,
+            (dummy,),
+            buffer,
+            dynamo=False,
+            input_names=[ONNX_INPUT],
+            output_names=[ONNX_OUTPUT],
+            dynamic_axes={ONNX_INPUT: {0: "N"}, ONNX_OUTPUT: {0: "N"}},
+            opset_version=ONNX_OPSET,
+            do_constant_folding=True,
+        )
+    graph = onnx.load_from_string(buffer.getvalue())
+    props = {
+        "backbone": model.backbone_name,
+        "n_mels": str(n_mels),
+        "patch_frames": str(patch_frames),
+        "embedding_dim": str(model.embedding_dim),
+        "producer": "mixtape",
+    }
+    for key, value in props.items():
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(graph)
+    atomic_write_bytes(out_path, graph.SerializeToString())
+    log.info("exported %s encoder to ONNX %s (input %s [N, %d, %d])", model.backbone_name, out_path, ONNX_INPUT, n_mels, patch_frames)
+    return out_path

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mixtape.config import ConfigError, StrictConfig, load_config, save_config
+
+
+class Optim(StrictConfig):
+    lr: float = 1e-3
+    name: str = "adam"
+
+
+class Run(StrictConfig):
+    steps: int = 10
+    optim: Optim = Optim()
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    cfg = Run(steps=3, optim=Optim(lr=0.5))
+    path = save_config(cfg, tmp_path / "config.yaml")
+    assert load_config(Run, path) == cfg
+
+
+def test_unknown_key_is_named(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text("steps: 3\noptim:\n  lrr: 0.1\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'optim\.lrr'"):
+        load_config(Run, tmp_path / "c.yaml")
+
+
+def test_wrong_type_is_named(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text("steps: many\n")
+    with pytest.raises(ConfigError, match=r"key 'steps'.*'many'"):
+        load_config(Run, tmp_path / "c.yaml")
+
+
+def test_overrides_win_over_file(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text("steps: 3\n")
+    cfg = load_config(Run, tmp_path / "c.yaml", overrides={"optim.lr": 0.25, "steps": 7})
+    assert cfg.steps == 7 and cfg.optim.lr == 0.25
+
+
+@pytest.mark.parametrize("text, match", [("[1, 2]", "mapping"), ("steps: [", "not valid YAML")])
+def test_malformed_file(tmp_path: Path, text: str, match: str) -> None:
+    (tmp_path / "c.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        load_config(Run, tmp_path / "c.yaml")
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(Run, tmp_path / "nope.yaml")
