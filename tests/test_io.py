@@ -32,3 +32,14 @@ def test_checksum_tracks_content(tmp_path: Path) -> None:
     assert file_checksum(a) == file_checksum(b)
     b.write_bytes(b"x" * 9 + b"y")
     assert file_checksum(a) != file_checksum(b)
+
+
+def test_atomic_file_gets_ordinary_permissions(tmp_path: Path) -> None:
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        target = atomic_write_text(tmp_path / "shared.txt", "x")
+    finally:
+        os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o644

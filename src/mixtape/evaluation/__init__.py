@@ -1,1 +1,87 @@
-"""mixtape.evaluation"""
+"""Downstream evaluation of an encoder: multi-label tagging (probe, fine-tuning) and music similarity.
+
+Everything is a plain function returning metrics, so the CLI and the experiment runner call the
+same code: ``run_probe``/``finetune`` → ``TaggingResult`` (``.metrics()``: ``roc_auc``, ``pr_auc``),
+``run_similarity``/``evaluate_similarity`` → ``SimilarityResult`` (``.metrics``: ``triplet_acc``,
+``ndcg@10``, ``map@10``, ``p@10``, ``ndcg@10_artist_filtered``, ``artist_p@10``, ``hubness`` …).
+"""
+
+from mixtape.evaluation.datasets import (
+    DATASET_KINDS,
+    MTG_SUBSETS,
+    AlignedTagDataset,
+    TagDataError,
+    TagDataset,
+    TagSplit,
+    align_to_store,
+    load_tag_dataset,
+    read_magnatagatune,
+    read_mtg_jamendo,
+    read_tag_csv,
+)
+from mixtape.evaluation.encoders import EvalEncoder, MelMismatchError, check_mel_settings, load_eval_encoder, open_store_for
+from mixtape.evaluation.finetune import FinetuneConfig, finetune
+from mixtape.evaluation.metrics import MetricError, TagScores, hubness, k_occurrence, retrieval_scores, tag_scores, triplet_accuracy
+from mixtape.evaluation.probe import ProbeConfig, probe_embeddings, run_probe, train_probe
+from mixtape.evaluation.report import tagging_table, write_similarity_outputs, write_tagging_outputs
+from mixtape.evaluation.similarity import (
+    SimilarityConfig,
+    SimilarityDataError,
+    SimilarityResult,
+    Triplets,
+    build_pool,
+    evaluate_similarity,
+    heldout_relevance,
+    read_triplets,
+    run_similarity,
+)
+from mixtape.evaluation.tagging import TaggingResult
+from mixtape.evaluation.tasks import as_eval_encoder, similarity_task, tagging_task
+
+__all__ = [
+    "DATASET_KINDS",
+    "MTG_SUBSETS",
+    "AlignedTagDataset",
+    "EvalEncoder",
+    "FinetuneConfig",
+    "MelMismatchError",
+    "MetricError",
+    "ProbeConfig",
+    "SimilarityConfig",
+    "SimilarityDataError",
+    "SimilarityResult",
+    "TagDataError",
+    "TagDataset",
+    "TagScores",
+    "TagSplit",
+    "TaggingResult",
+    "Triplets",
+    "align_to_store",
+    "as_eval_encoder",
+    "build_pool",
+    "check_mel_settings",
+    "evaluate_similarity",
+    "finetune",
+    "heldout_relevance",
+    "hubness",
+    "k_occurrence",
+    "load_eval_encoder",
+    "load_tag_dataset",
+    "open_store_for",
+    "probe_embeddings",
+    "read_magnatagatune",
+    "read_mtg_jamendo",
+    "read_tag_csv",
+    "read_triplets",
+    "retrieval_scores",
+    "run_probe",
+    "run_similarity",
+    "similarity_task",
+    "tag_scores",
+    "tagging_task",
+    "tagging_table",
+    "train_probe",
+    "triplet_accuracy",
+    "write_similarity_outputs",
+    "write_tagging_outputs",
+]

@@ -4,6 +4,7 @@ Training builds ``Encoder → ProjectionHead → similarity → contrastive_loss
 export keep only the ``Encoder`` (its pooled embedding is the representation).
 """
 
+from mixtape.models.embedding import EmptyTrackError, embed_tracks
 from mixtape.models.encoder import Encoder, InputShapeError
 from mixtape.models.heads import SIMILARITIES, BilinearSimilarity, CosineSimilarity, ProjectionHead, SimilarityError, build_similarity
 from mixtape.models.losses import DuplicateTrackError, ScoreMatrixError, check_distinct_tracks, contrastive_loss, in_batch_accuracy
@@ -19,6 +20,7 @@ __all__ = [
     "BilinearSimilarity",
     "CosineSimilarity",
     "DuplicateTrackError",
+    "EmptyTrackError",
     "Encoder",
     "InputShapeError",
     "ProjectionHead",
@@ -29,6 +31,7 @@ __all__ = [
     "build_similarity",
     "check_distinct_tracks",
     "contrastive_loss",
+    "embed_tracks",
     "in_batch_accuracy",
     "register_backbone",
 ]
