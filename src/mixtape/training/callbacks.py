@@ -1,0 +1,156 @@
+"""Trainer plumbing: a whole-run progress bar, crash-safe checkpoint files, the training curve."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.callbacks import ProgressBar
+
+from mixtape.io import atomic_open, atomic_write_bytes, get_logger, progress
+
+log = get_logger(__name__)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints go through a temp file and a rename: a kill -9 mid-save never leaves a torn last.ckpt."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options, got {storage_options!r}")
+        with atomic_open(Path(path), "wb") as f:
+            torch.save(checkpoint, f)
+
+
+class FinalCheckpoint(pl.Callback):
+    """Saves last.ckpt when training ends between two periodic checkpoints.
+
+    ModelCheckpoint writes last.ckpt only together with a periodic checkpoint, so a run whose
+    max_steps is not a multiple of checkpoint_every would otherwise end with a stale last.ckpt.
+    Not called when training fails (a NaN loss), which keeps the last good checkpoint in place.
+    """
+
+    def __init__(self, path: Path, every: int) -> None:
+        self.path = Path(path)
+        self.every = every
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.global_step % self.every != 0:
+            trainer.save_checkpoint(self.path)
+
+
+class StepProgressBar(ProgressBar):
+    """One bar over the whole run (steps done / max_steps, rate, ETA), not one per epoch.
+
+    Epochs are an artefact of the pair sampler here (a tiny world has epochs of a few steps), so a
+    per-epoch bar would give a meaningless ETA. Silent when MIXTAPE_NO_PROGRESS is set.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._bar: Any = None
+        self._enabled = True
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._enabled and trainer.is_global_zero:
+            self._bar = progress(None, desc="pretrain", total=trainer.max_steps, unit="step", initial=trainer.global_step)  # type: ignore[arg-type]
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self._bar is None:
+            return
+        self._bar.update(trainer.global_step - self._bar.n)
+        metrics = trainer.progress_bar_metrics
+        shown = {k.split("/")[-1]: f"{v:.3f}" for k, v in metrics.items() if k in ("train/loss", "train/acc")}
+        if shown:
+            self._bar.set_postfix(shown, refresh=False)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._close()
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _version(path: Path) -> int:
+    match = re.search(r"version_(\d+)$", path.parent.name)
+    return int(match.group(1)) if match else -1
+
+
+def read_metrics(log_root: Path) -> dict[str, dict[int, float]]:
+    """Merge every CSV log segment under ``log_root`` (one per start or resume) into metric → step → value.
+
+    Segments are read in version order, so after a kill and a resume the re-run steps of the later
+    segment replace those the killed run had logged.
+    """
+    merged: dict[str, dict[int, float]] = {}
+    for path in sorted(log_root.glob("version_*/metrics.csv"), key=_version):
+        with open(path, newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                try:
+                    step = int(float(row.get("step", "")))
+                except ValueError:
+                    continue
+                for key, value in row.items():
+                    if key == "step" or value in ("", None):
+                        continue
+                    try:
+                        merged.setdefault(key, {})[step] = float(value)
+                    except ValueError:
+                        continue
+    return merged
+
+
+def plot_training_curve(metrics: dict[str, dict[int, float]], out: Path, title: str) -> Path | None:
+    """Loss, in-batch accuracy and learning rate against the step, as one PNG (None when nothing was logged)."""
+    panels = [(k, label) for k, label in (("train/loss", "contrastive loss"), ("train/acc", "in-batch accuracy"), ("train/lr", "learning rate")) if metrics.get(k)]
+    if panels and panels[-1][0] == "train/lr" and len(set(metrics["train/lr"].values())) == 1:
+        panels.pop()  # a flat learning rate needs no plot
+    if not panels:
+        log.warning("no metrics logged yet; training curve not written")
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7, 2.4 * len(panels)), sharex=True, squeeze=False)
+    for ax, (key, label) in zip(axes[:, 0], panels, strict=True):
+        logged = sorted(metrics[key])
+        steps = np.array(logged) + 1  # Lightning logs the 0-based batch; checkpoints count steps done
+        values = np.array([metrics[key][s] for s in logged])
+        smooth = max(1, len(values) // 25)
+        ax.plot(steps, values, lw=1, alpha=0.45 if smooth > 1 else 1.0)
+        if smooth > 1:
+            kernel = np.ones(smooth) / smooth
+            ax.plot(steps[smooth - 1 :], np.convolve(values, kernel, mode="valid"), lw=1.6, label=f"mean of {smooth} logs")
+            ax.legend(loc="best", fontsize=8)
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        if key == "train/acc":
+            ax.set_ylim(0, 1)
+        if key == "train/loss" and np.isfinite(values).all():
+            ax.set_title(f"{title}  (last loss {values[-1]:.3f} at step {steps[-1]})", fontsize=9)
+    axes[-1, 0].set_xlabel("step")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return atomic_write_bytes(out, buffer.getvalue())

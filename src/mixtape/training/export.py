@@ -1,0 +1,106 @@
+"""`mixtape export`: a pre-training checkpoint → the encoder alone, as safetensors + JSON and ONNX.
+
+Only the encoder leaves the run: the projection head and the similarity exist for the contrastive
+loss and are not part of the representation that is evaluated, searched or shipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mixtape.io import get_logger
+from mixtape.models import Encoder
+from mixtape.training.run import CheckpointMismatchError, read_checkpoint
+
+log = get_logger(__name__)
+
+ONNX_FILE = "encoder.onnx"
+
+
+def load_checkpoint_encoder(path: str | Path) -> tuple[Encoder, dict[str, Any]]:
+    """The encoder of a pre-training checkpoint (CPU, eval mode) and what the export records about it."""
+    path = Path(path)
+    ckpt = read_checkpoint(path)
+    hp = ckpt["hyper_parameters"]
+    model = hp["model"]
+    encoder = Encoder(model["backbone"], int(hp.get("n_mels", 96)), **model.get("backbone_options", {}))
+    prefix = "encoder."
+    state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+    try:
+        encoder.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise CheckpointMismatchError(f"{path}: encoder weights do not fit backbone '{model['backbone']}': {err}") from None
+    info = dict(hp.get("data_info") or {})
+    meta = {
+        "patch_frames": int(hp.get("patch_frames", 128)),
+        "mel": info.get("mel", {}),
+        "strategy": info.get("strategy"),
+        "step": int(ckpt.get("global_step", 0)),
+        "similarity": model.get("similarity"),
+        "checkpoint": str(path),
+    }
+    return encoder.eval(), meta
+
+
+def load_encoder(path: str | Path) -> Encoder:
+    """An encoder from a pre-training checkpoint (``.ckpt``) or from an export folder; CPU, eval mode."""
+    path = Path(path)
+    if path.is_dir():
+        from mixtape.models.export import load_exported
+
+        return load_exported(path)
+    return load_checkpoint_encoder(path)[0]
+
+
+def onnx_max_difference(encoder: Encoder, onnx_path: Path, patch_frames: int, batch: int = 4, seed: int = 0) -> float | None:
+    """Largest absolute difference between ONNX Runtime and torch on random patches (None without onnxruntime)."""
+    try:
+        import onnxruntime as ort
+    except ModuleNotFoundError:
+        return None
+    from mixtape.models.export import ONNX_INPUT
+
+    x = np.random.default_rng(seed).normal(size=(batch, encoder.n_mels, patch_frames)).astype(np.float32)
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {ONNX_INPUT: x})
+    with torch.no_grad():
+        want = encoder.eval()(torch.from_numpy(x)).numpy()
+    return float(np.max(np.abs(got - want)))
+
+
+@dataclass
+class ExportResult:
+    out_dir: Path
+    config: Path
+    onnx: Path | None
+    backbone: str
+    embedding_dim: int
+    onnx_max_diff: float | None
+
+    def summary(self) -> str:
+        lines = [f"exported {self.backbone} encoder ({self.embedding_dim}-d) to {self.out_dir}", f"  safetensors + config: {self.config}"]
+        if self.onnx is not None:
+            check = "not checked (onnxruntime not installed)" if self.onnx_max_diff is None else f"max |onnx - torch| = {self.onnx_max_diff:.2e}"
+            lines.append(f"  onnx: {self.onnx} ({check})")
+        return "\n".join(lines)
+
+
+def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, onnx: bool = False) -> ExportResult:
+    """Write ``encoder.safetensors`` + ``encoder.json`` (and ``encoder.onnx``) for a checkpoint's encoder."""
+    from mixtape.models.export import export_onnx, export_safetensors
+
+    out_dir = Path(out_dir)
+    encoder, meta = load_checkpoint_encoder(checkpoint)
+    config = export_safetensors(encoder, out_dir, metadata=meta)
+    onnx_path, diff = None, None
+    if onnx:
+        onnx_path = export_onnx(encoder, out_dir / ONNX_FILE, n_mels=encoder.n_mels, patch_frames=meta["patch_frames"])
+        diff = onnx_max_difference(encoder, onnx_path, meta["patch_frames"])
+    result = ExportResult(out_dir, config, onnx_path, encoder.backbone_name, encoder.embedding_dim, diff)
+    log.info("%s", result.summary())
+    return result

@@ -1,0 +1,130 @@
+"""End-to-end runs on the tiny world: the run folder, and every bad input refused with a clear message."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from mixtape.cli import main
+from mixtape.training.data import PairDataError
+from mixtape.training.module import TrainingDivergedError
+from mixtape.training.run import CheckpointMismatchError, RunFolderError, pretrain
+from training.run_helpers import CHECKPOINT_EVERY, MAX_STEPS, config_dict, read_trace
+
+
+def _step(path: Path) -> int:
+    return int(torch.load(path, map_location="cpu", weights_only=True)["global_step"])
+
+
+def test_run_folder_holds_config_checkpoints_logs_and_curve(reference_run) -> None:
+    run = reference_run.run_dir
+    assert reference_run.steps == MAX_STEPS and reference_run.loss is not None and np.isfinite(reference_run.loss)
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["model"]["backbone"] == "small" and saved["trainer"]["max_steps"] == MAX_STEPS
+    periodic = sorted(p.name for p in (run / "checkpoints").glob("step*.ckpt"))
+    assert periodic == [f"step{s:07d}.ckpt" for s in range(CHECKPOINT_EVERY, MAX_STEPS + 1, CHECKPOINT_EVERY)]
+    assert _step(run / "checkpoints" / "last.ckpt") == MAX_STEPS  # saved at the end, between periodic saves
+    header = (run / "logs" / "version_0" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"train/loss", "train/acc", "train/lr", "train/samples_per_s"} <= set(header)
+    assert any((run / "tensorboard").rglob("events.out.tfevents.*"))
+    assert (run / "training_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (segment,) = read_trace(run / "trace" / "batches-rank0.tsv")
+    assert [s for s, _ in segment] == list(range(1, MAX_STEPS + 1))
+
+
+def test_batches_never_repeat_a_track(reference_run) -> None:
+    for _, ids in read_trace(reference_run.run_dir / "trace" / "batches-rank0.tsv")[0]:
+        anchors = ids.split(",")
+        assert len(anchors) == 8 == len(set(anchors))
+
+
+def test_existing_run_needs_resume(reference_run, make_config) -> None:
+    with pytest.raises(RunFolderError, match="--resume"):
+        pretrain(make_config(reference_run.run_dir))
+
+
+def test_resume_refuses_a_checkpoint_of_another_backbone(reference_run, make_config, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(reference_run.run_dir / "checkpoints", run / "checkpoints")
+    with pytest.raises(CheckpointMismatchError, match=r"holds a 'small' backbone but the config asks for 'vggish'"):
+        pretrain(make_config(run, **{"model.backbone": "vggish", "model.backbone_options": {}}), resume=True)
+
+
+def test_positives_that_do_not_match_the_store_are_refused(tiny_pairs, make_config, tmp_path: Path) -> None:
+    from mixtape.pairs import Positives
+
+    positives = Positives.load(tiny_pairs)
+    renamed = positives.track_ids.copy()
+    renamed[positives.anchors[:3]] = ["ghost-1", "ghost-2", "ghost-3"]
+    Positives(positives.strategy, renamed, positives.anchors, positives.hops, positives.params).save(tmp_path / "pairs")
+    with pytest.raises(PairDataError, match=r"3 of the \d+ tracks they pair are not in the store .*'ghost-1'"):
+        pretrain(make_config(tmp_path / "run", **{"data.positives": str(tmp_path / "pairs")}))
+
+
+def test_a_store_without_usable_tracks_is_refused(make_config, tmp_path: Path) -> None:
+    from mixtape.audio import extract_features
+    from mixtape.catalog import read_tracks
+
+    (tmp_path / "bad.wav").write_text("not audio")
+    (tmp_path / "tracks.csv").write_text("track_id,path\nt1,bad.wav\n")
+    extract_features(read_tracks(tmp_path / "tracks.csv").records, tmp_path / "features", workers=1)
+    with pytest.raises(PairDataError, match=r"holds no usable tracks; 1 track\(s\) failed extraction"):
+        pretrain(make_config(tmp_path / "run", **{"data.store": str(tmp_path / "features")}))
+
+
+def test_batch_larger_than_the_anchors_is_refused(make_config, tmp_path: Path) -> None:
+    with pytest.raises(PairDataError, match=r"batch size 5000 is larger than the \d+ anchors of strategy 'cooc-topk'"):
+        pretrain(make_config(tmp_path / "run", **{"data.batch_size": 5000}))
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(make_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mixtape.training.module as module
+
+    real = module.contrastive_loss
+    calls = {"n": 0}
+
+    def diverging(scores: torch.Tensor, symmetric: bool = False) -> torch.Tensor:
+        calls["n"] += 1
+        loss = real(scores, symmetric=symmetric)
+        return loss * float("nan") if calls["n"] == 7 else loss
+
+    monkeypatch.setattr(module, "contrastive_loss", diverging)
+    run = tmp_path / "run"
+    with pytest.raises(TrainingDivergedError, match=r"loss became nan at step 7 .*\n.*last good checkpoint is .*last\.ckpt"):
+        pretrain(make_config(run, **{"trainer.max_steps": 10, "trainer.checkpoint_every": 3}))
+    last = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert last["global_step"] == 6
+    assert all(torch.isfinite(t).all() for t in last["state_dict"].values() if t.is_floating_point())
+
+
+def test_cli_names_an_unknown_key_and_a_wrong_type(tiny_store, tiny_pairs, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = config_dict(tiny_store.path, tiny_pairs, tmp_path / "run")
+    data["trainer"]["max_stpes"] = 5
+    (tmp_path / "typo.yaml").write_text(yaml.safe_dump(data))
+    assert main(["pretrain", "--config", str(tmp_path / "typo.yaml")]) == 2
+    assert "unknown key 'trainer.max_stpes'" in capsys.readouterr().err
+    del data["trainer"]["max_stpes"]
+    (tmp_path / "ok.yaml").write_text(yaml.safe_dump(data))
+    assert main(["pretrain", "--config", str(tmp_path / "ok.yaml"), "--set", "data.batch_size=lots"]) == 2
+    assert "key 'data.batch_size'" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_user_error_masked_by_lightning_teardown_is_surfaced() -> None:
+    from mixtape.errors import MixtapeError
+    from mixtape.training.run import _user_error_behind
+
+    try:
+        try:
+            raise MixtapeError("pair sampler: cannot form a batch")
+        except MixtapeError:
+            raise RuntimeError("Please call `iter(combined_loader)` first.")  # noqa: B904  (what Lightning's teardown does)
+    except RuntimeError as err:
+        assert str(_user_error_behind(err)) == "pair sampler: cannot form a batch"
+    plain = RuntimeError("something else")
+    assert _user_error_behind(plain) is plain
