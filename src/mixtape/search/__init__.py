@@ -1,1 +1,44 @@
-"""mixtape.search"""
+"""mixtape.search: similar-track search over a user's collection with a trained encoder.
+
+Stage 'search' of the pipeline: ``embed_collection`` (audio or a feature store -> an embeddings
+folder, resumable, shardable), ``build_index`` (embeddings -> a FAISS index folder, exact or IVF/HNSW
+by size, recall@10 measured), ``SimilarIndex`` (neighbours of a track or a vector, with artist/album
+exclusion, a score cut and mutual-proximity re-ranking), ``similar_to_audio`` (query by a file),
+``create_app``/``serve`` (the JSON API and the listening page), ``train_tagger`` (predicted tags).
+"""
+
+from .app import ServeConfig, create_app, serve
+from .embed import EmbedReport, embed_audio_file, embed_collection, merge_embeddings, scan_audio_folder
+from .embeddings import Embeddings, EmbeddingsError, TrackMeta
+from .index import IndexReport, IndexSettings, SearchIndexError, build_index
+from .neighbours import Neighbour, SearchResult, SimilarIndex, TrackInfo, UnknownTrackError
+from .query import load_query_encoder, similar_to_audio
+from .tagger import Tagger, TaggerError, train_tagger
+
+__all__ = [
+    "EmbedReport",
+    "Embeddings",
+    "EmbeddingsError",
+    "IndexReport",
+    "IndexSettings",
+    "Neighbour",
+    "SearchIndexError",
+    "SearchResult",
+    "ServeConfig",
+    "SimilarIndex",
+    "Tagger",
+    "TaggerError",
+    "TrackInfo",
+    "TrackMeta",
+    "UnknownTrackError",
+    "build_index",
+    "create_app",
+    "embed_audio_file",
+    "embed_collection",
+    "load_query_encoder",
+    "merge_embeddings",
+    "scan_audio_folder",
+    "serve",
+    "similar_to_audio",
+    "train_tagger",
+]

@@ -1,0 +1,485 @@
+"""`mixtape embed`: one embedding per track of a collection (audio folder, tracks table or feature store).
+
+From audio, a feature store is built (or resumed) inside the output folder by ``extract_features``,
+with the encoder's own log-mel settings, so decoding runs in worker processes and one bad file is a
+listed failure, never a stopped run. Tracks are then embedded with ``mixtape.models.embed_tracks``
+(mean over non-overlapping patches, the definition evaluation uses too) in chunks; each finished
+chunk is saved, so an interrupted run resumes where it stopped, and a re-run after files were added
+or changed reuses the vectors of unchanged tracks (same encoder, same audio checksum).
+
+``shard=(i, n)`` embeds the tracks whose id hashes to shard ``i`` (``mixtape.audio.shard_of``, the
+rule feature extraction uses), so a cluster can fan out; :func:`merge_embeddings` joins the shards.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mixtape.catalog.tracks import TrackRecord, TrackTable, read_tracks
+from mixtape.errors import MixtapeError
+from mixtape.io import atomic_open, get_logger, progress
+
+from .embeddings import (
+    FAILURES_FILE,
+    META_FILE,
+    Embeddings,
+    EmbeddingsError,
+    TrackMeta,
+    encoder_fingerprint,
+    store_fingerprint,
+    write_embeddings,
+)
+
+log = get_logger(__name__)
+
+#: File name endings taken as audio when a folder is scanned (anything libsndfile or ffmpeg may read).
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".m4a", ".aac", ".wma", ".caf", ".w64", ".mp4", ".webm"})
+PARTS_DIR = ".parts"
+FEATURES_DIR = "features"
+#: Tracks per saved chunk: what an interruption can lose at most.
+CHUNK_TRACKS = 1024
+
+
+def scan_audio_folder(folder: str | Path) -> TrackTable:
+    """Every audio file under ``folder`` (recursively, sorted), its track id the path relative to the folder."""
+    folder = Path(folder).resolve()
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    if not files:
+        raise MixtapeError(f"no audio files under {folder} (looked for {', '.join(sorted(AUDIO_SUFFIXES))})")
+    return TrackTable([TrackRecord(p.relative_to(folder).as_posix(), p) for p in files], [])
+
+
+def collection_table(audio: str | Path, audio_root: str | Path | None = None) -> TrackTable:
+    """A collection given as an audio folder (scanned) or a tracks table (CSV/TSV)."""
+    audio = Path(audio)
+    if audio.is_dir():
+        return scan_audio_folder(audio)
+    if not audio.exists():
+        raise MixtapeError(f"--audio {audio}: no such folder or tracks table")
+    return read_tracks(audio, audio_root)
+
+
+@dataclass
+class EmbedReport:
+    """What one `mixtape embed` run did; ``summary()`` is what the CLI prints."""
+
+    out: Path
+    tracks: int = 0  # vectors in the output
+    computed: int = 0  # embedded by this run
+    reused: int = 0  # taken from a previous run (saved chunk or unchanged track)
+    failed: list[tuple[str, str, str]] = field(default_factory=list)
+    skipped_rows: list[str] = field(default_factory=list)  # tracks table rows that were unusable
+    up_to_date: bool = False
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        if self.up_to_date:
+            return f"embeddings {self.out}: up to date ({self.tracks} tracks); nothing to do"
+        lines = [
+            f"embeddings -> {self.out}: {self.tracks} tracks",
+            f"  embedded {self.computed}, reused {self.reused}, failed {len(self.failed)}, skipped table rows {len(self.skipped_rows)}, {self.seconds:.1f} s",
+        ]
+        if self.failed:
+            lines.append(f"  failures listed in {self.out / FAILURES_FILE}, e.g.:")
+            lines += [f"    {tid}: {reason} ({path})" for tid, path, reason in self.failed[:5]]
+        return "\n".join(lines)
+
+
+def _in_shard(track_ids: Sequence[str], shard: tuple[int, int]) -> np.ndarray:
+    from mixtape.audio import shard_of
+
+    i, n = shard
+    if n == 1:
+        return np.ones(len(track_ids), dtype=bool)
+    return np.fromiter((shard_of(t, n) == i for t in track_ids), dtype=bool, count=len(track_ids))
+
+
+def _check_shard(shard: tuple[int, int]) -> tuple[int, int]:
+    i, n = shard
+    if not (n >= 1 and 0 <= i < n):
+        raise MixtapeError(f"shard {i}/{n}: need n >= 1 and 0 <= i < n")
+    return int(i), int(n)
+
+
+def _previous(out: Path, fingerprint: str, force: bool) -> Embeddings | None:
+    """The complete embeddings already in ``out`` when made by the same encoder (their vectors are reusable)."""
+    if not (out / META_FILE).exists():
+        return None
+    try:
+        prev = Embeddings.open(out)
+    except EmbeddingsError as err:
+        log.warning("ignoring the previous embeddings in %s: %s", out, err)
+        return None
+    if prev.encoder_info.get("fingerprint") != fingerprint:
+        if not force:
+            raise EmbeddingsError(
+                f"{out} holds embeddings of another encoder ({prev.encoder_info.get('source')}); "
+                "write to a new folder, or pass --force to replace them"
+            )
+        return None
+    return prev
+
+
+class _PartStore:
+    """Saved chunks of a run in progress: ``.parts/chunk-NNNNN.npz`` (track ids, source checksums, vectors)."""
+
+    def __init__(self, out: Path, fingerprint: str) -> None:
+        self.dir = out / PARTS_DIR
+        owner = self.dir / "encoder.json"
+        if self.dir.exists():
+            try:
+                same = json.loads(owner.read_text(encoding="utf-8")).get("fingerprint") == fingerprint
+            except (FileNotFoundError, json.JSONDecodeError):
+                same = False
+            if not same:
+                log.info("discarding saved chunks of another encoder in %s", self.dir)
+                shutil.rmtree(self.dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with atomic_open(owner, "w", encoding="utf-8") as f:
+            json.dump({"fingerprint": fingerprint}, f)
+
+    def path(self, chunk: int) -> Path:
+        return self.dir / f"chunk-{chunk:05d}.npz"
+
+    def load(self, chunk: int, track_ids: list[str], checksums: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+        """The chunk's vectors, failed mask and failure reasons when saved for exactly these tracks and
+        audio checksums, else None (not saved yet, or the store changed since)."""
+        try:
+            with np.load(self.path(chunk), allow_pickle=False) as z:
+                if z["track_ids"].tolist() != track_ids or z["checksums"].tolist() != checksums:
+                    return None
+                return np.asarray(z["vectors"], dtype=np.float32), np.asarray(z["failed"], dtype=bool), [str(r) for r in z["reasons"].tolist()]
+        except (FileNotFoundError, OSError, KeyError, ValueError):
+            return None
+
+    def save(self, chunk: int, track_ids: list[str], checksums: list[str], vectors: np.ndarray, failed: np.ndarray, reasons: list[str]) -> None:
+        with atomic_open(self.path(chunk), "wb") as f:
+            arrays = {"track_ids": np.array(track_ids, dtype=str), "checksums": np.array(checksums, dtype=str), "reasons": np.array(reasons, dtype=str)}
+            np.savez(f, vectors=vectors, failed=failed, **arrays)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _embed_chunk(encoder: torch.nn.Module, reader: Any, rows: np.ndarray, batch_size: int, device: str, desc: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Vectors of store ``rows``, a mask of the tracks that failed, and why each failed.
+
+    Failed tracks get zero vectors (dropped when the folder is written). When the whole chunk fails,
+    its tracks are retried one by one so that one bad track never costs the others.
+    """
+    from mixtape.models import embed_tracks
+
+    def one_pass(r: np.ndarray) -> np.ndarray:
+        return embed_tracks(encoder, reader, r, batch_size=batch_size, device=device, desc=desc)
+
+    try:
+        vecs = one_pass(rows)
+    except MixtapeError as err:
+        log.warning("%s: %s; embedding its tracks one by one", desc, err)
+        vecs = np.full((len(rows), int(getattr(encoder, "embedding_dim", 0))), np.nan, dtype=np.float32)
+        errors: dict[int, str] = {}
+        for j, row in enumerate(rows.tolist()):
+            try:
+                v = one_pass(np.array([row]))[0]
+            except MixtapeError as one:
+                errors[j] = str(one)
+                continue
+            if vecs.shape[1] != len(v):  # the encoder does not say its size: learnt from the first success
+                vecs = np.full((len(rows), len(v)), np.nan, dtype=np.float32)
+            vecs[j] = v
+    else:
+        errors = {}
+    bad = ~np.isfinite(vecs).all(axis=1)
+    reasons = [errors.get(j, "embedding is not finite (NaN/Inf)") for j in np.flatnonzero(bad).tolist()]
+    vecs[bad] = 0.0
+    return vecs, bad, reasons
+
+
+def embed_collection(
+    encoder: Any,
+    out: str | Path,
+    *,
+    audio: str | Path | None = None,
+    features: str | Path | None = None,
+    tracks: str | Path | None = None,
+    audio_root: str | Path | None = None,
+    shard: tuple[int, int] = (0, 1),
+    workers: int | None = None,
+    batch_size: int = 64,
+    device: str = "cpu",
+    chunk_tracks: int = CHUNK_TRACKS,
+    force: bool = False,
+) -> EmbedReport:
+    """Embed a collection into the embeddings folder ``out`` (see the module docstring).
+
+    ``encoder``: an export folder, a pre-training checkpoint or an ``EvalEncoder``. Exactly one of
+    ``audio`` (a folder of audio files or a tracks table) and ``features`` (an existing feature store,
+    optionally with ``tracks`` for artists and albums) says what to embed.
+    """
+    from mixtape.audio import MelConfig, extract_features
+    from mixtape.evaluation.encoders import open_store_for
+    from mixtape.evaluation.tasks import as_eval_encoder
+
+    started = time.perf_counter()
+    out = Path(out)
+    shard = _check_shard(shard)
+    if (audio is None) == (features is None):
+        raise MixtapeError("embed: give exactly one of --audio (a folder or tracks table) and --features (a feature store)")
+    if chunk_tracks < 1 or batch_size < 1:
+        raise MixtapeError(f"embed: chunk size and batch size must be positive (got {chunk_tracks}, {batch_size})")
+    if out.exists() and not out.is_dir():
+        raise MixtapeError(f"embed: --out {out} is a file; give a folder")
+    enc = as_eval_encoder(encoder)
+    fingerprint = encoder_fingerprint(enc.encoder)
+    report = EmbedReport(out)
+
+    table: TrackTable | None = None
+    if audio is not None:
+        table = collection_table(audio, audio_root)
+        store_path = out / FEATURES_DIR
+        mel = MelConfig.model_validate(enc.mel) if enc.mel else None
+        extraction = extract_features(table.records, store_path, mel=mel, workers=workers, shard=shard, patch_frames=enc.patch_frames)
+        log.info("%s", extraction.summary())
+    else:
+        store_path = Path(features)  # type: ignore[arg-type]
+        if tracks is not None:
+            table = read_tracks(tracks, audio_root)
+    if table is not None:
+        report.skipped_rows = list(table.skipped)
+        for reason in table.skipped:
+            log.warning("skipped tracks table row: %s", reason)
+    store, reader = open_store_for(enc, store_path)
+    keep = _in_shard(store.track_ids, shard)
+    rows = np.flatnonzero(keep)
+    ids = [store.track_ids[i] for i in rows.tolist()]
+    sums = [store.checksums[i] for i in rows.tolist()]
+    shard_failures = [f for f, k in zip(store.failures, _in_shard([f[0] for f in store.failures], shard), strict=True) if k]
+    meta = {
+        "encoder": {"source": enc.source, "fingerprint": fingerprint, "backbone": getattr(enc.encoder, "backbone_name", type(enc.encoder).__name__), "patch_frames": enc.patch_frames, "mel": enc.mel},
+        "store": {"path": str(Path(store_path).resolve()), "fingerprint": store_fingerprint(store)},
+        "shard": list(shard),
+    }
+
+    prev = _previous(out, fingerprint, force)
+    if prev is not None and not force and prev.meta.get("store") == meta["store"] and prev.meta.get("shard") == meta["shard"]:
+        prev_failed = {f[0] for f in prev.failures}
+        if prev.tracks.track_ids == [t for t in ids if t not in prev_failed] and _same_tables(prev, table):
+            report.tracks, report.up_to_date = len(prev), True
+            report.failed = prev.failures
+            return report
+
+    # reuse vectors of unchanged tracks from the previous complete run
+    cached = np.full(len(rows), -1, dtype=np.int64)
+    if prev is not None and not force:
+        old = {tid: (r, c) for r, (tid, c) in enumerate(zip(prev.tracks.track_ids, prev.tracks.checksums, strict=True))}
+        cached = np.fromiter((old[t][0] if t in old and old[t][1] == c and c else -1 for t, c in zip(ids, sums, strict=True)), dtype=np.int64, count=len(ids))
+    todo = np.flatnonzero(cached < 0)
+    parts = _PartStore(out, fingerprint)
+    n_chunks = -(-len(todo) // chunk_tracks)
+    failed_mask = np.zeros(len(rows), dtype=bool)
+    failures: list[tuple[str, str, str]] = list(shard_failures)
+    for c in progress(range(n_chunks), desc="embedding chunks", total=n_chunks, unit="chunk"):
+        sel = todo[c * chunk_tracks : (c + 1) * chunk_tracks]
+        cid, csum = [ids[i] for i in sel.tolist()], [sums[i] for i in sel.tolist()]
+        saved = parts.load(c, cid, csum)
+        if saved is not None:
+            _, bad, reasons = saved
+            report.reused += int((~bad).sum())
+        else:
+            vecs, bad, reasons = _embed_chunk(enc.encoder, reader, rows[sel], batch_size, device, f"embedding chunk {c + 1}/{n_chunks}")
+            parts.save(c, cid, csum, vecs, bad, reasons)
+            report.computed += int((~bad).sum())
+        failed_mask[sel[bad]] = True
+        paths = [str(store.paths[rows[i]]) for i in sel[bad].tolist()]
+        failures += list(zip([cid[j] for j in np.flatnonzero(bad).tolist()], paths, reasons, strict=True))
+    report.reused += int((cached >= 0).sum())
+
+    good = np.flatnonzero(~failed_mask)
+    track_meta = _track_meta(store, rows[good], table)
+    blocks = _assemble(parts, cached, failed_mask, prev)
+    first = next(blocks, None)
+    if first is None:
+        dim = int(getattr(enc.encoder, "embedding_dim", 0))
+        chain: Iterator[np.ndarray] = iter(())
+    else:
+        dim = first.shape[1]
+        chain = _prepend(first, blocks)
+    write_embeddings(out, chain, len(good), dim, track_meta, failures, meta)
+    parts.remove()
+    report.tracks = len(good)
+    report.failed = failures
+    report.seconds = time.perf_counter() - started
+    log.info("embedded %d tracks into %s (%d computed, %d reused, %d failed)", report.tracks, out, report.computed, report.reused, len(failures))
+    return report
+
+
+def _same_tables(prev: Embeddings, table: TrackTable | None) -> bool:
+    """Whether the artist/album metadata the previous run recorded is what the table says now."""
+    if table is None:
+        return True
+    by_id = {r.track_id: r for r in table.records}
+    for tid, artist, album in zip(prev.tracks.track_ids, prev.tracks.artists, prev.tracks.albums, strict=True):
+        r = by_id.get(tid)
+        if r is not None and (r.artist_id != artist or r.album_id != album):
+            return False
+    return True
+
+
+def _prepend(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    yield first
+    yield from rest
+
+
+def _assemble(parts: _PartStore, cached: np.ndarray, failed: np.ndarray, prev: Embeddings | None, block: int = 4096) -> Iterator[np.ndarray]:
+    """The output vectors in row order, failed rows dropped: cached rows from the previous vectors,
+    computed rows streamed from the saved chunks one at a time (so memory stays one block + one chunk)."""
+    n = len(cached)
+    chunk_no, buf, pos = 0, np.zeros((0, 0), dtype=np.float32), 0
+
+    def take(k: int) -> np.ndarray:
+        nonlocal chunk_no, buf, pos
+        got: list[np.ndarray] = []
+        while k > 0:
+            if pos >= len(buf):
+                with np.load(parts.path(chunk_no), allow_pickle=False) as z:
+                    buf = np.asarray(z["vectors"], dtype=np.float32)
+                chunk_no, pos = chunk_no + 1, 0
+            m = min(k, len(buf) - pos)
+            got.append(buf[pos : pos + m])
+            pos, k = pos + m, k - m
+        return np.concatenate(got) if got else np.zeros((0, 0), dtype=np.float32)
+
+    for start in range(0, n, block):
+        c = cached[start : start + block]
+        hit = c >= 0
+        fresh = take(int((~hit).sum())) if (~hit).any() else None
+        dim = fresh.shape[1] if fresh is not None else prev.dim  # type: ignore[union-attr]
+        out = np.empty((len(c), dim), dtype=np.float32)
+        if hit.any():
+            out[hit] = np.asarray(prev.vectors[c[hit]], dtype=np.float32)  # type: ignore[union-attr]
+        if fresh is not None:
+            out[~hit] = fresh
+        keep = ~failed[start : start + block]
+        if keep.any():
+            yield out[keep]
+
+
+def _track_meta(store: Any, rows: np.ndarray, table: TrackTable | None) -> TrackMeta:
+    by_id = {r.track_id: r for r in table.records} if table is not None else {}
+    ids = [store.track_ids[i] for i in rows.tolist()]
+    recs = [by_id.get(t) for t in ids]
+    return TrackMeta(
+        ids,
+        [r.artist_id if r else None for r in recs],
+        [r.album_id if r else None for r in recs],
+        [str(store.paths[i]) for i in rows.tolist()],
+        np.asarray(store.durations, dtype=np.float64)[rows] if len(rows) else np.zeros(0),
+        [store.checksums[i] for i in rows.tolist()],
+    )
+
+
+# --- merging shards ------------------------------------------------------------------------------
+
+
+def merge_embeddings(shards: Sequence[str | Path], out: str | Path) -> Embeddings:
+    """Join shard embeddings (same encoder) into one folder; a track id in several shards is taken from the first."""
+    out = Path(out)
+    if not shards:
+        raise MixtapeError("embed --merge: no shard folders given")
+    parts = [Embeddings.open(s) for s in shards]
+    base = parts[0]
+    for p in parts[1:]:
+        if p.encoder_info.get("fingerprint") != base.encoder_info.get("fingerprint"):
+            raise EmbeddingsError(f"embed --merge: {p.path} was embedded with another encoder ({p.encoder_info.get('source')}) than {base.path} ({base.encoder_info.get('source')})")
+        if p.dim != base.dim:
+            raise EmbeddingsError(f"embed --merge: {p.path} has {p.dim}-d vectors, {base.path} has {base.dim}-d")
+    if any(Path(s).resolve() == out.resolve() for s in shards):
+        raise MixtapeError(f"embed --merge: --out {out} is one of the shards; merge into a new folder")
+    seen: set[str] = set()
+    keeps: list[np.ndarray] = []
+    for p in parts:
+        keep = np.fromiter((t not in seen for t in p.tracks.track_ids), dtype=bool, count=len(p))
+        seen.update(p.tracks.track_ids)
+        keeps.append(keep)
+        if not keep.all():
+            log.warning("embed --merge: %d track(s) of %s already came from an earlier shard; keeping the first", int((~keep).sum()), p.path)
+    tracks = TrackMeta.empty()
+    for p, keep in zip(parts, keeps, strict=True):
+        tracks = tracks.concat(p.tracks.take(np.flatnonzero(keep)))
+    failures = [f for p in parts for f in p.failures if f[0] not in seen]
+
+    def blocks(block: int = 65536) -> Iterator[np.ndarray]:
+        for p, keep in zip(parts, keeps, strict=True):
+            start = 0
+            for b in p.blocks(block):
+                yield b[keep[start : start + len(b)]]
+                start += len(b)
+
+    shard_list = [p.meta.get("shard") for p in parts]
+    meta = {"encoder": base.encoder_info, "store": {"merged_from": [str(p.path) for p in parts], "fingerprint": None}, "shard": [0, 1], "merged_shards": shard_list}
+    merged = write_embeddings(out, progress(blocks(), desc="merging embeddings", unit="block"), len(tracks), base.dim, tracks, failures, meta)
+    log.info("merged %d shard(s) into %s: %d tracks", len(parts), out, len(merged))
+    return merged
+
+
+# --- one query file ------------------------------------------------------------------------------
+
+
+def covering_starts(n_frames: int, patch_frames: int) -> np.ndarray:
+    """Starts of the patches covering a track: every ``patch_frames`` frames plus one ending at the end
+    (the rule of ``PatchReader.patch_starts``, for audio that is not in a store)."""
+    p = patch_frames
+    starts = np.arange(0, max(n_frames - p, 0) + 1, p, dtype=np.int64)
+    if n_frames > p and starts[-1] + p < n_frames:
+        starts = np.append(starts, n_frames - p)
+    return starts
+
+
+class FramePatches:
+    """The ``track_patches`` source ``embed_tracks`` reads, over the frames of one decoded file."""
+
+    def __init__(self, frames: np.ndarray, patch_frames: int) -> None:
+        self.frames = np.asarray(frames, dtype=np.float32)
+        self.patch_frames = patch_frames
+
+    def track_patches(self, i: int) -> np.ndarray:
+        n = len(self.frames)
+        starts = covering_starts(n, self.patch_frames)
+        rows = (starts[:, None] + np.arange(self.patch_frames)) % max(n, 1)  # a short track is read cyclically
+        return np.ascontiguousarray(self.frames[rows].transpose(0, 2, 1))
+
+
+@dataclass
+class QueryEmbedding:
+    vector: np.ndarray  # float32 [D]
+    duration: float  # seconds of audio decoded (before any cut)
+    seconds_used: float
+
+
+def embed_audio_file(enc: Any, path: str | Path, max_seconds: float | None = None, batch_size: int = 64) -> QueryEmbedding:
+    """Embed one audio file exactly as a collection track is embedded (same decoding, short-track
+    looping, float16 features and patch rule), so its neighbours are comparable.
+
+    Raises ``AudioDecodeError`` (unreadable) or ``UnusableAudio`` (too short, silent).
+    """
+    from mixtape.audio import MelConfig, StoreSettings, log_mel_batch
+    from mixtape.audio.extract import track_audio
+    from mixtape.models import embed_tracks
+
+    mel = MelConfig.model_validate(enc.mel) if enc.mel else MelConfig()
+    settings = StoreSettings(mel=mel, patch_frames=enc.patch_frames)
+    audio, duration = track_audio(Path(path), settings)
+    if max_seconds is not None and len(audio) > max_seconds * mel.sample_rate:
+        audio = audio[: int(max_seconds * mel.sample_rate)]
+    frames = log_mel_batch(torch.from_numpy(np.ascontiguousarray(audio)), mel).half().float().numpy()
+    vec = embed_tracks(enc.encoder, FramePatches(frames, enc.patch_frames), [0], batch_size=batch_size, desc="embedding query")[0]
+    return QueryEmbedding(vec, float(duration), len(audio) / mel.sample_rate)

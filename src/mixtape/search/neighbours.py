@@ -1,0 +1,282 @@
+"""Querying an index: the nearest tracks of a collection track or of a query vector, with the filters
+users of similarity search ask for (not the query's own artist or album, nothing below a score) and
+optional mutual-proximity re-ranking; plus a name search to find a track to start from.
+
+One opened ``SimilarIndex`` is shared by every request of the web server: FAISS searches are
+read-only and safe to run from several threads at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from mixtape.io import get_logger
+
+from .embeddings import TRACKS_FILE, read_meta, read_track_meta
+from .index import INDEX_FILE, SearchIndexError, read_index_meta, set_search_param, unit_rows
+from .rerank import MP_FILE, Moments, load_moments, mp_scores
+
+log = get_logger(__name__)
+
+RERANK_CANDIDATES = 100  # at least this many FAISS candidates are re-ranked by mutual proximity
+
+
+class UnknownTrackError(SearchIndexError, KeyError):
+    """A track id that is not in the index."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+@dataclass
+class TrackInfo:
+    """A collection track as the search results and the web page show it."""
+
+    row: int
+    track_id: str
+    name: str  # the audio file's name without its extension
+    artist_id: str | None
+    album_id: str | None
+    path: str
+    duration: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Neighbour:
+    rank: int
+    score: float  # cosine similarity to the query
+    track: TrackInfo
+    mp_score: float | None = None  # mutual proximity, when re-ranked by it
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {"rank": self.rank, "score": round(self.score, 6), "track": self.track.as_dict()}
+        if self.mp_score is not None:
+            d["mp_score"] = round(self.mp_score, 6)
+        return d
+
+
+@dataclass
+class SearchResult:
+    query: dict[str, Any]  # the query track's info, or a description of the query file
+    neighbours: list[Neighbour] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"query": self.query, "options": self.options, "neighbours": [n.as_dict() for n in self.neighbours]}
+
+    def table(self) -> str:
+        """A plain-text table: rank, score, track, artist, path."""
+        header = ["#", "score", "track_id", "artist", "path"]
+        rows = [[str(n.rank), f"{n.score:.4f}" + (f" (mp {n.mp_score:.3f})" if n.mp_score is not None else ""), n.track.track_id, n.track.artist_id or "-", n.track.path] for n in self.neighbours]
+        widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+        fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()  # noqa: E731
+        q = self.query
+        title = f"neighbours of {q.get('track_id') or q.get('name')}" + (f" (artist {q['artist_id']})" if q.get("artist_id") else "")
+        lines = [title, fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
+        if not rows:
+            lines.append("(no neighbour passed the filters)")
+        return "\n".join(lines)
+
+
+def _codes(values: list[str | None]) -> np.ndarray:
+    """Integer code per value (-1 for unknown), so same-artist filtering is one vectorised comparison."""
+    known = {v: i for i, v in enumerate(sorted({v for v in values if v}))}
+    return np.fromiter((known.get(v, -1) if v else -1 for v in values), dtype=np.int64, count=len(values))
+
+
+class SimilarIndex:
+    """An opened index folder: the FAISS index, the tracks it holds, and the optional MP moments."""
+
+    def __init__(self, path: Path, meta: dict[str, Any], index: Any, tracks: Any, moments: Moments | None) -> None:
+        self.path = path
+        self.meta = meta
+        self.index = index
+        self.tracks = tracks
+        self.moments = moments
+        self.kind: str = meta["kind"]
+        self._pos = {t: i for i, t in enumerate(tracks.track_ids)}
+        self._artist = _codes(tracks.artists)
+        self._album = _codes(tracks.albums)
+        self._names = [Path(p).stem for p in tracks.paths]
+        # utf-8 bytes (not numpy's 4-byte unicode): a million tracks' names stay tens of MB
+        haystack = [f"{t} {n} {a or ''} {b or ''}".lower().encode("utf-8") for t, n, a, b in zip(tracks.track_ids, self._names, tracks.artists, tracks.albums, strict=True)]
+        self._haystack = np.array(haystack, dtype=bytes)
+
+    @classmethod
+    def open(cls, path: str | Path) -> SimilarIndex:
+        import faiss
+
+        path = Path(path)
+        meta = read_index_meta(path)
+        try:
+            index = faiss.read_index(str(path / INDEX_FILE))
+        except RuntimeError as err:
+            raise SearchIndexError(f"{path / INDEX_FILE}: not a readable FAISS index ({str(err).splitlines()[0] if str(err) else err}); rebuild it with `mixtape index`") from None
+        tracks = read_track_meta(path / TRACKS_FILE)
+        if index.ntotal != len(tracks) or index.ntotal != meta["n"] or index.d != meta["dim"]:
+            raise SearchIndexError(f"{path}: the FAISS index holds {index.ntotal} x {index.d}, {TRACKS_FILE} {len(tracks)} tracks, {INDEX_FILE.replace('faiss', 'json')} says {meta['n']} x {meta['dim']}: rebuild the index")
+        for name, value in meta.get("params", {}).items():
+            if name in ("nprobe", "efSearch"):
+                set_search_param(index, meta["kind"], value)
+        moments = load_moments(path / MP_FILE) if meta.get("mutual_proximity") else None
+        _warn_if_stale(path, meta)
+        return cls(path, meta, index, tracks, moments)
+
+    # --- tracks ----------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.tracks)
+
+    @property
+    def dim(self) -> int:
+        return int(self.meta["dim"])
+
+    @property
+    def encoder_info(self) -> dict[str, Any]:
+        return dict(self.meta.get("encoder") or {})
+
+    def position(self, track_id: str) -> int:
+        try:
+            return self._pos[track_id]
+        except KeyError:
+            hint = self.find(track_id, limit=3)[1]
+            also = f"; did you mean {', '.join(self.tracks.track_ids[i] for i in hint)}?" if hint else ""
+            raise UnknownTrackError(f"track {track_id!r} is not in the index {self.path} ({len(self)} tracks){also}") from None
+
+    def info(self, row: int) -> TrackInfo:
+        d = float(self.tracks.durations[row])
+        t = self.tracks
+        return TrackInfo(int(row), t.track_ids[row], self._names[row], t.artists[row], t.albums[row], t.paths[row], None if d != d else d)
+
+    def audio_path(self, track_id: str) -> Path:
+        """Where a track's audio is: looked up by id in the index, never built from a request."""
+        return Path(self.tracks.paths[self.position(track_id)])
+
+    def vector(self, row: int) -> np.ndarray:
+        """The track's unit vector as stored in the index."""
+        return np.asarray(self.index.reconstruct(int(row)), dtype=np.float32)
+
+    def find(self, query: str, limit: int = 50) -> tuple[int, list[int]]:
+        """Tracks whose id, file name, artist or album contain every word of ``query`` (case-insensitive):
+        (number of matches, the first ``limit`` rows in collection order). An empty query lists the collection."""
+        words = query.lower().split()
+        if not words:
+            return len(self), list(range(min(limit, len(self))))
+        hit = np.ones(len(self), dtype=bool)
+        for w in words:
+            hit &= np.char.find(self._haystack, w.encode("utf-8")) >= 0
+        rows = np.flatnonzero(hit)
+        return int(len(rows)), rows[:limit].tolist()
+
+    # --- neighbours ------------------------------------------------------------------------------
+
+    def search_vector(
+        self,
+        query: np.ndarray,
+        k: int = 10,
+        *,
+        query_row: int | None = None,
+        artist: str | None = None,
+        album: str | None = None,
+        exclude_same_artist: bool = False,
+        exclude_same_album: bool = False,
+        min_score: float | None = None,
+        rerank: Literal["none", "mp"] = "none",
+    ) -> list[Neighbour]:
+        """The ``k`` nearest tracks of a query vector after the filters, best first.
+
+        ``query_row``: the query is this collection track (itself excluded; its artist/album used by
+        the exclusions). ``min_score`` cuts on the cosine. ``rerank='mp'`` orders the candidates by
+        mutual proximity (needs an index built with it).
+        """
+        if k < 1:
+            raise SearchIndexError(f"k must be at least 1, got {k}")
+        if rerank not in ("none", "mp"):
+            raise SearchIndexError(f"unknown re-ranking {rerank!r} (none or mp)")
+        if rerank == "mp" and self.moments is None:
+            raise SearchIndexError(f"index {self.path} was built without mutual proximity; rebuild it with `mixtape index --mutual-proximity` to re-rank")
+        q = unit_rows(np.asarray(query, dtype=np.float32).reshape(1, -1))
+        if q.shape[1] != self.dim:
+            raise SearchIndexError(f"query vector has {q.shape[1]} dims, the index {self.dim}")
+        a_code = self._artist[query_row] if query_row is not None else _codes_of(self.tracks.artists, self._artist, artist)
+        b_code = self._album[query_row] if query_row is not None else _codes_of(self.tracks.albums, self._album, album)
+        excluding = (exclude_same_artist and a_code >= 0) or (exclude_same_album and b_code >= 0)
+        n = len(self)
+        fetch = k + (query_row is not None)
+        if excluding:
+            fetch = 4 * k + 1
+        if rerank == "mp":
+            fetch = max(fetch, 10 * k, RERANK_CANDIDATES)
+        while True:
+            fetch = min(fetch, n)
+            scores, rows = self.index.search(q, fetch)
+            s, r = scores[0], rows[0]
+            valid = r >= 0
+            s, r = s[valid], r[valid]
+            keep = np.ones(len(r), dtype=bool)
+            if query_row is not None:
+                keep &= r != query_row
+            if exclude_same_artist and a_code >= 0:
+                keep &= self._artist[r] != a_code
+            if exclude_same_album and b_code >= 0:
+                keep &= self._album[r] != b_code
+            if min_score is not None:
+                keep &= s >= min_score
+            s, r = s[keep], r[keep]
+            # stop when: enough; FAISS has nothing more (whole collection seen, IVF's probed lists exhausted);
+            # or the candidates already fall below the score cut (more would only be lower)
+            exhausted = fetch >= n or int(valid.sum()) < fetch
+            below_cut = min_score is not None and bool(valid.any()) and float(scores[0][valid][-1]) < min_score
+            if len(s) >= k or exhausted or below_cut:
+                break
+            fetch *= 4
+        mp: np.ndarray | None = None
+        if rerank == "mp" and len(r):
+            assert self.moments is not None
+            if query_row is not None:
+                qm, qs = float(self.moments.mean[query_row]), float(self.moments.std[query_row])
+            else:
+                qm, qs = self.moments.query(q[0])
+            mp = mp_scores(s, r, qm, qs, self.moments)
+            order = np.argsort(-mp, kind="stable")
+            s, r, mp = s[order], r[order], mp[order]
+        out = []
+        for i in range(min(k, len(r))):
+            out.append(Neighbour(i + 1, float(s[i]), self.info(int(r[i])), None if mp is None else float(mp[i])))
+        return out
+
+    def similar_to_track(self, track_id: str, k: int = 10, **options: Any) -> SearchResult:
+        """Neighbours of a collection track (the track itself never among them)."""
+        row = self.position(track_id)
+        neighbours = self.search_vector(self.vector(row), k, query_row=row, **options)
+        return SearchResult(self.info(row).as_dict(), neighbours, {"k": k, **options})
+
+
+def _codes_of(values: list[str | None], codes: np.ndarray, value: str | None) -> int:
+    if not value:
+        return -1
+    try:
+        return int(codes[values.index(value)])
+    except ValueError:
+        return -1
+
+
+def _warn_if_stale(path: Path, meta: dict[str, Any]) -> None:
+    """Warn when the embeddings the index was built from have changed since (the index is out of date)."""
+    emb = Path(meta.get("embeddings", {}).get("path", ""))
+    if not emb.is_dir():
+        return
+    try:
+        current = read_meta(emb).get("vectors_checksum")
+    except Exception:  # noqa: BLE001 - an unreadable embeddings folder is the embeddings' problem, not the index's
+        return
+    if current != meta["embeddings"].get("checksum"):
+        log.warning("index %s is out of date: the embeddings in %s have changed since it was built; re-run `mixtape index`", path, emb)
+
