@@ -59,5 +59,7 @@ def test_kill_then_resume_repeats_and_skips_no_step(reference_run, tiny_store, t
 
     want = _state(reference_run.run_dir / "checkpoints" / "last.ckpt")["state_dict"]
     got = _state(last)["state_dict"]
+    # Bit-identity is not promised across processes (thread counts change float summation order), but a
+    # repeated or skipped Adam step moves weights by about the learning rate (1e-3), far above this.
     for name, tensor in want.items():
-        torch.testing.assert_close(got[name], tensor, rtol=1e-5, atol=1e-6, msg=lambda m, name=name: f"{name}: {m}")
+        torch.testing.assert_close(got[name], tensor, rtol=1e-4, atol=1e-4, msg=lambda m, name=name: f"{name}: {m}")
