@@ -56,9 +56,10 @@ def _add_features(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tracks", type=Path, help="tracks table (CSV/TSV with track_id,path)")
     p.add_argument("--audio-root", type=Path, default=None, help="folder that relative paths start from (default: the table's folder)")
     p.add_argument("--out", type=Path, required=True, help="feature store folder")
-    p.add_argument("--workers", type=int, default=None, help="decoding processes (default: all cores)")
+    p.add_argument("--workers", type=int, default=None, help="decoding processes (default: all cores; 0: in this process)")
     p.add_argument("--shard", type=_shard, default=(0, 1), help="i/n: compute only shard i of n (merge afterwards)")
     p.add_argument("--merge", type=Path, nargs="+", default=None, metavar="SHARD_STORE", help="merge shard stores into --out instead of extracting")
+    p.add_argument("--device", default="cpu", help="where log-mel is computed: cpu (in the workers) or cuda (workers only decode)")
     p.set_defaults(func=_cmd_features)
 
 
@@ -75,26 +76,394 @@ def _cmd_features(args: argparse.Namespace) -> int:
     table = read_tracks(args.tracks, args.audio_root)
     for reason in table.skipped:
         logging.getLogger("mixtape.features").warning("skipped row: %s", reason)
-    report = extract_features(table.records, args.out, workers=args.workers, shard=args.shard)
+    report = extract_features(table.records, args.out, workers=args.workers, shard=args.shard, device=args.device)
     print(report.summary())
     return 0
 
 
-# --- demo --------------------------------------------------------------------------------------
+# --- pairs -------------------------------------------------------------------------------------
+
+
+PAIR_STRATEGIES = ("self", "artist", "album", "playlist", "cooc-topk", "track2vec", "mix")  # = mixtape.pairs.STRATEGIES (not imported: --help stays instant)
+
+
+def _add_pairs(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pairs", help="build the positives of one pair strategy from tracks + playlists (resumable)")
+    p.add_argument("--tracks", type=Path, nargs="+", required=True, help="tracks table(s) (CSV/TSV with track_id,path[,artist_id,album_id]; MTG-Jamendo TSVs)")
+    p.add_argument("--playlists", type=Path, nargs="+", default=[], help="training playlists: files or folders (MPD slices, .m3u/.m3u8, .jsonl, .csv)")
+    p.add_argument("--heldout", type=Path, nargs="+", default=[], help="held-out (evaluation) playlists: never feed a strategy")
+    p.add_argument("--holdout-tracks", type=Path, default=None, help="split file of tracks that are neither anchors nor positives (e.g. a test split TSV)")
+    p.add_argument("--audio-root", type=Path, default=None, help="folder that relative track paths start from (default: the table's folder)")
+    p.add_argument("--mapping", type=Path, default=None, help="CSV 'entry,track_id' mapping playlist entries (URIs, paths) to track ids")
+    p.add_argument("--match", default="auto", choices=["auto", "id", "path"], help="how playlist entries are matched to tracks (default: auto)")
+    p.add_argument("--strategy", required=True, choices=PAIR_STRATEGIES, help="where positives come from (see README)")
+    p.add_argument("--k", type=int, default=10, help="cooc-topk/track2vec: positives per anchor (default 10)")
+    p.add_argument("--norm", default="count", choices=["count", "pmi", "jaccard"], help="cooc-topk: co-occurrence score (default count)")
+    p.add_argument("--min-count", type=int, default=1, help="cooc-topk: ignore pairs seen in fewer playlists (default 1)")
+    p.add_argument("--mix", default=None, help="mix: weights, e.g. 'playlist=0.5,artist=0.5'")
+    p.add_argument("--dim", type=int, default=64, help="track2vec: vector size (default 64)")
+    p.add_argument("--epochs", type=int, default=5, help="track2vec: passes over the playlists (default 5)")
+    p.add_argument("--window", type=int, default=None, help="track2vec: context window (default: the whole playlist while that fits 2e9 training pairs, else the widest that does, shuffled each epoch)")
+    p.add_argument("--seed", type=int, default=0, help="track2vec: training seed (deterministic with --workers 1)")
+    p.add_argument("--workers", type=int, default=2, help="threads for cooc-topk/track2vec (default 2)")
+    p.add_argument("--force", action="store_true", help="rebuild even if --out is up to date")
+    p.add_argument("--out", type=Path, required=True, help="output folder (positives CSR .npz + metadata + stats.json)")
+    p.set_defaults(func=_cmd_pairs)
+
+
+def _cmd_pairs(args: argparse.Namespace) -> int:
+    from mixtape.pairs import run_pairs
+
+    params = {"k": args.k, "norm": args.norm, "min_count": args.min_count, "dim": args.dim, "epochs": args.epochs, "window": args.window, "seed": args.seed, "workers": args.workers}
+    if args.mix is not None:
+        if args.strategy != "mix":
+            raise MixtapeError(f"pairs: --mix needs --strategy mix (got --strategy {args.strategy})")
+        params["mix"] = args.mix
+    run = run_pairs(
+        args.tracks, args.out, args.strategy, args.playlists, args.heldout, args.holdout_tracks, args.audio_root,
+        mapping=args.mapping, match=args.match, force=args.force, **params,
+    )
+    print(run.summary())
+    return 0
+
+
+# --- pretrain / export -------------------------------------------------------------------------
+
+
+def _devices(text: str) -> int | str:
+    """``auto`` or a positive device count."""
+    if text == "auto":
+        return text
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"devices must be 'auto' or a positive integer, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"devices must be positive, got {n}")
+    return n
+
+
+def _add_pretrain(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pretrain", help="contrastive pre-training of an audio encoder on one pair strategy (resumable, multi-GPU)")
+    p.add_argument("--config", type=Path, required=True, help="pre-training YAML (see configs/pretrain_*.yaml)")
+    p.add_argument("--out", type=Path, default=None, help="run folder (overrides the config's `out`)")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint, with the same data order")
+    p.add_argument("--devices", type=_devices, default=None, help="devices per node: a count or 'auto' (overrides trainer.devices)")
+    p.add_argument("--num-nodes", type=int, default=None, help="nodes for multi-node DDP under torchrun or SLURM (overrides trainer.num_nodes)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. --set trainer.max_steps=500 (repeatable)")
+    p.set_defaults(func=_cmd_pretrain)
+
+
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    from mixtape.training import load_pretrain_config, parse_overrides
+    from mixtape.training.run import pretrain
+
+    overrides = parse_overrides(args.set)
+    for key, value in (("out", args.out), ("trainer.devices", args.devices), ("trainer.num_nodes", args.num_nodes)):
+        if value is not None:
+            overrides[key] = str(value) if isinstance(value, Path) else value
+    config = load_pretrain_config(args.config, overrides)
+    if rank_zero_only.rank == 0:
+        setup_logging(logging.DEBUG if args.verbose else logging.INFO, log_file=config.out / "pretrain.log")
+    result = pretrain(config, resume=args.resume)
+    if rank_zero_only.rank == 0:
+        print(result.summary())
+    return 0
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="write a checkpoint's encoder as safetensors + JSON (and ONNX)")
+    p.add_argument("--checkpoint", type=Path, required=True, help="pre-training checkpoint (e.g. RUN/checkpoints/last.ckpt)")
+    p.add_argument("--out", type=Path, required=True, help="export folder")
+    p.add_argument("--onnx", action="store_true", help="also write encoder.onnx (input melspectrogram [N, 96, 128])")
+    p.set_defaults(func=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from mixtape.training.export import export_checkpoint
+
+    print(export_checkpoint(args.checkpoint, args.out, onnx=args.onnx).summary())
+    return 0
+
+
+# --- evaluation --------------------------------------------------------------------------------
+
+
+def _add_encoder_and_store(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--encoder", "--checkpoint", dest="encoder", type=Path, required=True, help="encoder to evaluate: an export folder (mixtape export) or a pre-training checkpoint")
+    p.add_argument("--features", type=Path, required=True, help="feature store of the evaluation tracks (same mel settings as the encoder's)")
+    p.add_argument("--out", type=Path, required=True, help="output folder (metrics.json and tables)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+
+
+def _add_tag_dataset(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="mtg-jamendo", choices=["mtg-jamendo", "magnatagatune", "csv"], help="tag file format")
+    p.add_argument("--tags", type=Path, default=None, help="magnatagatune: annotations_final.csv; csv: track_id,tags file ('|'-separated tags)")
+    p.add_argument("--splits", type=Path, default=None, help="mtg-jamendo: splits folder (holding split-N/ or the autotagging_<subset>-<split>.tsv files); csv: folder with train/validation/test lists")
+    p.add_argument("--subset", default="genre", choices=["genre", "moodtheme", "instrument", "top50tags"], help="MTG-Jamendo subset")
+    p.add_argument("--split-index", type=int, default=0, help="MTG-Jamendo split number (split-N)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _add_probe(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("probe", help="tagging with a frozen encoder: MLP probe on track embeddings (ROC-AUC, PR-AUC)")
+    _add_encoder_and_store(p)
+    _add_tag_dataset(p)
+    p.add_argument("--max-epochs", type=int, default=200)
+    p.add_argument("--patience", type=int, default=10, help="epochs without a validation PR-AUC gain before stopping")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.set_defaults(func=_cmd_probe)
+
+
+def _add_finetune(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("finetune", help="tagging by fine-tuning the whole encoder with a new output layer (ROC-AUC, PR-AUC)")
+    _add_encoder_and_store(p)
+    _add_tag_dataset(p)
+    p.add_argument("--max-epochs", type=int, default=30, help="an epoch is one random patch of every training track")
+    p.add_argument("--patience", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate of the new output layer")
+    p.add_argument("--encoder-lr", type=float, default=1e-4, help="learning rate of the pre-trained encoder")
+    p.set_defaults(func=_cmd_finetune)
+
+
+def _cmd_tagging(args: argparse.Namespace, method: str, config: object) -> int:
+    from mixtape.evaluation import load_tag_dataset, tagging_table, tagging_task
+
+    dataset = load_tag_dataset(args.dataset, args.tags, args.splits, args.subset, args.split_index)
+    for note in dataset.notes:
+        logging.getLogger("mixtape.evaluation").warning("%s", note)
+    result = tagging_task(args.encoder, args.features, dataset, method, config, out=args.out, device=args.device)  # type: ignore[arg-type]
+    print(tagging_table(result))
+    print(f"results written to {args.out}")
+    return 0
+
+
+def _cmd_probe(args: argparse.Namespace) -> int:
+    from mixtape.config import config_from_dict
+    from mixtape.evaluation import ProbeConfig
+
+    cfg = config_from_dict(ProbeConfig, {"max_epochs": args.max_epochs, "patience": args.patience, "batch_size": args.batch_size, "seed": args.seed}, "the command line")
+    return _cmd_tagging(args, "probe", cfg)
+
+
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    from mixtape.config import config_from_dict
+    from mixtape.evaluation import FinetuneConfig
+
+    values = {"max_epochs": args.max_epochs, "patience": args.patience, "batch_size": args.batch_size, "lr": args.lr, "encoder_lr": args.encoder_lr, "seed": args.seed}
+    cfg = config_from_dict(FinetuneConfig, values, "the command line")
+    return _cmd_tagging(args, "finetune", cfg)
+
+
+def _add_similarity(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("similarity", help="music similarity of frozen embeddings: triplet accuracy, held-out playlist retrieval, hubness")
+    _add_encoder_and_store(p)
+    p.add_argument("--tracks", type=Path, default=None, help="tracks table (artists, and the ids held-out playlists refer to); default: every store track")
+    p.add_argument("--audio-root", type=Path, default=None, help="folder that the tracks table's relative paths start from")
+    p.add_argument("--triplets", type=Path, default=None, help="CSV anchor,candidate_a,candidate_b,votes_a,votes_b")
+    p.add_argument("--heldout", type=Path, nargs="+", default=[], help="held-out playlist files or folders (MPD JSON, M3U, JSONL, CSV)")
+    p.add_argument("--k", type=int, default=10, help="cut-off of nDCG/mAP/P and of the k-occurrence (hubness)")
+    p.add_argument("--mutual-proximity", default="gaussian", choices=["gaussian", "empirical", "none"], help="also re-rank with mutual proximity and report hubness and retrieval after it")
+    p.set_defaults(func=_cmd_similarity)
+
+
+def _cmd_similarity(args: argparse.Namespace) -> int:
+    from mixtape.config import config_from_dict
+    from mixtape.evaluation import SimilarityConfig, similarity_task
+
+    if args.triplets is None and not args.heldout:
+        logging.getLogger("mixtape.evaluation").warning("no --triplets and no --heldout: only hubness will be measured")
+    cfg = config_from_dict(SimilarityConfig, {"k": args.k, "mutual_proximity": args.mutual_proximity}, "the command line")
+    result = similarity_task(args.encoder, args.features, args.tracks, args.heldout, args.triplets, cfg, out=args.out, device=args.device, audio_root=args.audio_root)
+    print(result.summary())
+    print(f"results written to {args.out}")
+    return 0
+
+
+# --- search ------------------------------------------------------------------------------------
+
+
+def _add_embed(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("embed", help="track embeddings of a collection (audio folder, tracks table or feature store); resumable, shardable")
+    p.add_argument("--checkpoint", "--encoder", dest="encoder", type=Path, default=None, help="the trained encoder: a pre-training checkpoint or an export folder")
+    p.add_argument("--audio", type=Path, default=None, help="a folder of audio files (scanned recursively) or a tracks table (CSV/TSV track_id,path[,artist_id,album_id])")
+    p.add_argument("--features", type=Path, default=None, help="embed an existing feature store instead of audio")
+    p.add_argument("--tracks", type=Path, default=None, help="with --features: tracks table giving artists and albums")
+    p.add_argument("--audio-root", type=Path, default=None, help="folder that the tracks table's relative paths start from")
+    p.add_argument("--out", type=Path, required=True, help="embeddings folder (with --audio it also holds the feature store)")
+    p.add_argument("--workers", type=int, default=None, help="decoding processes (default: all cores; 0: in this process)")
+    p.add_argument("--shard", type=_shard, default=(0, 1), help="i/n: embed only shard i of n (join with --merge)")
+    p.add_argument("--merge", type=Path, nargs="+", default=None, metavar="SHARD_EMBEDDINGS", help="merge shard embeddings folders into --out instead of embedding")
+    p.add_argument("--batch-size", type=int, default=64, help="patches per forward pass")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--force", action="store_true", help="replace embeddings made by another encoder / recompute every track")
+    p.set_defaults(func=_cmd_embed)
+
+
+def _cmd_embed(args: argparse.Namespace) -> int:
+    from mixtape.search import embed_collection, merge_embeddings
+
+    if args.merge:
+        print(merge_embeddings(args.merge, args.out).summary())
+        return 0
+    if args.encoder is None:
+        raise MixtapeError("embed: --checkpoint is required unless --merge is given")
+    report = embed_collection(
+        args.encoder, args.out, audio=args.audio, features=args.features, tracks=args.tracks, audio_root=args.audio_root,
+        shard=args.shard, workers=args.workers, batch_size=args.batch_size, device=args.device, force=args.force,
+    )
+    print(report.summary())
+    return 0
+
+
+def _add_index(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("index", help="FAISS nearest-neighbour index of an embeddings folder (exact, or IVF/HNSW by size); prints recall@10")
+    p.add_argument("embeddings", type=Path, help="embeddings folder (mixtape embed)")
+    p.add_argument("--out", type=Path, default=None, help="index folder (default: EMBEDDINGS/index)")
+    p.add_argument("--kind", default="auto", choices=["auto", "flat", "ivf", "hnsw"], help="auto: exact up to --exact-max tracks, IVF above")
+    p.add_argument("--exact-max", type=int, default=100_000, help="largest collection indexed exactly (default 100000)")
+    p.add_argument("--nlist", type=int, default=None, help="IVF lists (default: power of two nearest sqrt(n))")
+    p.add_argument("--target-recall", type=float, default=0.95, help="recall@10 the search parameter is tuned to reach (default 0.95)")
+    p.add_argument("--recall-queries", type=int, default=200, help="sample queries for the recall measurement")
+    p.add_argument("--mutual-proximity", action="store_true", help="also store what query-time mutual-proximity re-ranking needs (search --rerank mp)")
+    p.add_argument("--force", action="store_true", help="rebuild even if the index is up to date")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_index)
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    from mixtape.config import config_from_dict
+    from mixtape.search import IndexSettings, build_index
+
+    values = {"kind": args.kind, "exact_max": args.exact_max, "nlist": args.nlist, "target_recall": args.target_recall, "recall_queries": args.recall_queries, "mutual_proximity": args.mutual_proximity, "seed": args.seed}
+    settings = config_from_dict(IndexSettings, values, "the command line")
+    print(build_index(args.embeddings, args.out or args.embeddings / "index", settings, force=args.force).summary())
+    return 0
+
+
+def _add_search(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("search", help="nearest neighbours of a collection track or an audio file")
+    p.add_argument("--index", type=Path, required=True, help="index folder (mixtape index)")
+    q = p.add_mutually_exclusive_group(required=True)
+    q.add_argument("--track", default=None, help="a track id of the collection")
+    q.add_argument("--audio", type=Path, default=None, help="an audio file (embedded with the collection's encoder)")
+    p.add_argument("-k", type=int, default=10, help="neighbours to show (default 10)")
+    p.add_argument("--exclude-same-artist", action="store_true", help="leave out tracks by the query's artist")
+    p.add_argument("--exclude-same-album", action="store_true", help="leave out tracks from the query's album")
+    p.add_argument("--min-score", type=float, default=None, help="leave out neighbours below this cosine similarity")
+    p.add_argument("--rerank", default="none", choices=["none", "mp"], help="mp: re-rank by mutual proximity (index built with --mutual-proximity)")
+    p.add_argument("--checkpoint", type=Path, default=None, help="with --audio: the collection's encoder, if it moved since the index was built")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_cmd_search)
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    import json
+
+    from mixtape.search import SimilarIndex, load_query_encoder, similar_to_audio
+
+    index = SimilarIndex.open(args.index)
+    options = {"exclude_same_artist": args.exclude_same_artist, "exclude_same_album": args.exclude_same_album, "min_score": args.min_score, "rerank": args.rerank}
+    if args.track is not None:
+        result = index.similar_to_track(args.track, args.k, **options)
+    else:
+        from mixtape.audio import AudioDecodeError
+
+        encoder = load_query_encoder(index, args.checkpoint)
+        try:
+            result = similar_to_audio(index, encoder, args.audio, args.k, **options)
+        except AudioDecodeError as err:
+            raise MixtapeError(f"--audio {args.audio}: {err.reason}") from None
+    print(json.dumps(result.as_dict(), indent=2) if args.json else result.table())
+    return 0
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="web page + JSON API to browse, play and query the collection by similarity")
+    p.add_argument("--index", type=Path, required=True, help="index folder (mixtape index)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only; there is no login)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--checkpoint", type=Path, default=None, help="the collection's encoder for uploads, if it moved since the index was built")
+    p.add_argument("--tagger", type=Path, default=None, help="tagging model folder (mixtape tagger) to show predicted tags")
+    p.add_argument("--max-upload-mb", type=float, default=50.0, help="largest accepted upload (default 50 MB)")
+    p.set_defaults(func=_cmd_serve)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from mixtape.config import config_from_dict
+    from mixtape.search import ServeConfig, serve
+
+    values = {"max_upload_mb": args.max_upload_mb, "encoder": str(args.checkpoint) if args.checkpoint else None, "tagger": str(args.tagger) if args.tagger else None}
+    serve(args.index, host=args.host, port=args.port, config=config_from_dict(ServeConfig, values, "the command line"))
+    return 0
+
+
+def _add_tagger(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tagger", help="train a tag predictor (MLP probe) on a collection's embeddings, for the search page")
+    p.add_argument("--embeddings", type=Path, required=True, help="embeddings folder (mixtape embed) holding the tagged tracks")
+    p.add_argument("--out", type=Path, required=True, help="tagging model folder")
+    _add_tag_dataset(p)
+    p.add_argument("--max-epochs", type=int, default=200)
+    p.add_argument("--patience", type=int, default=10)
+    p.set_defaults(func=_cmd_tagger)
+
+
+def _cmd_tagger(args: argparse.Namespace) -> int:
+    from mixtape.config import config_from_dict
+    from mixtape.evaluation import ProbeConfig, load_tag_dataset
+    from mixtape.search import train_tagger
+
+    dataset = load_tag_dataset(args.dataset, args.tags, args.splits, args.subset, args.split_index)
+    cfg = config_from_dict(ProbeConfig, {"max_epochs": args.max_epochs, "patience": args.patience, "seed": args.seed}, "the command line")
+    print(train_tagger(args.embeddings, dataset, args.out, cfg).summary())
+    return 0
+
+
+# --- experiment / demo -------------------------------------------------------------------------
+
+
+def _add_experiment(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("experiment", help="run a grid of strategies x backbones x seeds x tasks (resumable) and write the comparison table")
+    p.add_argument("config", type=Path, help="experiment YAML (see configs/demo.yaml, configs/paper.yaml)")
+    p.add_argument("--out", type=Path, default=None, help="run folder (overrides the config's `out`)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. --set seeds=[0] --set pretrain.trainer.max_steps=50 (repeatable)")
+    p.add_argument("--report-only", action="store_true", help="only regenerate results.md and the plots from the finished evaluations")
+    p.set_defaults(func=_cmd_experiment)
+
+
+def _cmd_experiment(args: argparse.Namespace) -> int:
+    from mixtape.evaluation.experiment import Experiment, load_experiment_config, report_only
+    from mixtape.training.config import parse_overrides
+
+    config = load_experiment_config(args.config, parse_overrides(args.set))
+    exp = Experiment(config, args.out)
+    setup_logging(logging.DEBUG if args.verbose else logging.INFO, log_file=exp.out / "experiment.log")
+    result = report_only(config, exp.out) if args.report_only else exp.run()
+    print(result.summary())
+    return 0
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run the whole pipeline on the embedded default world and print its report")
+    p = sub.add_parser("demo", help="run the whole pipeline on the embedded default world (world to comparison table) and print its report")
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="run folder")
     p.add_argument("--size", default="small", choices=["tiny", "small", "medium", "large"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated world")
+    p.add_argument("--workers", type=int, default=None, help="processes for rendering and feature extraction (default: all cores)")
+    p.add_argument("--config", type=Path, default=None, help="the grid (default: the repository's configs/demo.yaml)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a grid key, e.g. --set seeds=[0] (repeatable)")
     p.set_defaults(func=_cmd_demo)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from mixtape.demo import run_demo
+    from mixtape.training.config import parse_overrides
 
-    print(run_demo(args.out, size=args.size, seed=args.seed).render())
+    setup_logging(logging.DEBUG if args.verbose else logging.INFO, log_file=args.out / "demo.log")
+    report = run_demo(args.out, size=args.size, seed=args.seed, workers=args.workers, config=args.config, overrides=parse_overrides(args.set))
+    print(report.console())
     return 0
 
 
@@ -106,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mixtape {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_synth, _add_features, _add_demo):
+    for add in (_add_synth, _add_features, _add_pairs, _add_pretrain, _add_export, _add_probe, _add_finetune, _add_similarity, _add_embed, _add_index, _add_search, _add_serve, _add_tagger, _add_experiment, _add_demo):
         add(sub)
     return parser
 

@@ -1,0 +1,327 @@
+"""The pair strategies: where the positive of each anchor track comes from.
+
+| name        | positive for an anchor                                                    |
+|-------------|---------------------------------------------------------------------------|
+| self        | the anchor itself (another patch of it, read by the data loader)          |
+| artist      | a random other track by the same artist                                   |
+| album       | a random other track from the same album                                  |
+| playlist    | a random playlist holding the anchor, then a random other track of it     |
+| cooc-topk   | a random one of the K tracks co-occurring most with it (count/PMI/Jaccard) |
+| track2vec   | a random one of its K nearest neighbours in skip-gram track embeddings    |
+| mix         | a weighted mixture of the above                                           |
+
+All builders read only ``catalog.playlists`` (training playlists, held-out tracks already removed)
+and ``catalog.trainable``, so nothing held out for evaluation can become an anchor or a positive.
+Every build reports who has no positive and why, and how often the positive shares the anchor's
+artist: playlist positives differ from artist positives exactly there.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from mixtape.catalog.catalog import Catalog
+from mixtape.errors import MixtapeError
+from mixtape.io import get_logger
+from mixtape.pairs.cooc import NORMS, binary_incidence, cooc_topk
+from mixtape.pairs.positives import Positives
+from mixtape.pairs.track2vec import nearest_neighbours, train_track2vec
+
+log = get_logger(__name__)
+
+STRATEGIES = ("self", "artist", "album", "playlist", "cooc-topk", "track2vec", "mix")
+STATS_SAMPLES = 100_000
+
+HELD_OUT = "held out for evaluation"
+NO_PLAYLIST = "in no training playlist"
+
+
+# --- statistics --------------------------------------------------------------------------------
+
+
+def _reasons(covered: np.ndarray, ordered: list[tuple[str, np.ndarray]]) -> dict[str, int]:
+    """Why tracks have no positive: the first matching reason per uncovered track, in order."""
+    remaining = ~covered
+    out: dict[str, int] = {}
+    for reason, mask in ordered:
+        hit = remaining & mask
+        if hit.any():
+            out[reason] = int(hit.sum())
+        remaining &= ~mask
+    if remaining.any():
+        out["other"] = int(remaining.sum())
+    return out
+
+
+def _distribution(values: np.ndarray) -> dict[str, float]:
+    if not len(values):
+        return {}
+    q = np.percentile(values, [0, 5, 25, 50, 75, 95, 100])
+    return {"min": float(q[0]), "p5": float(q[1]), "p25": float(q[2]), "median": float(q[3]), "mean": float(values.mean()), "p75": float(q[4]), "p95": float(q[5]), "max": float(q[6])}
+
+
+def _sampled_shares(pos: Positives, catalog: Catalog, n: int = STATS_SAMPLES) -> dict[str, Any]:
+    """Share of sampled positives by the anchor's artist / on its album (pairs with both known).
+
+    Estimated from ``n`` pairs drawn as training draws them (uniform anchor, then the strategy's
+    sampler), with a fixed seed so the statistics of a build are reproducible.
+    """
+    if not len(pos.anchors):
+        return {"pairs_sampled": 0}
+    rng = np.random.default_rng(0)
+    anchors = pos.anchors[rng.integers(0, len(pos.anchors), size=n)]
+    positives = pos.sample(anchors, rng)
+    out: dict[str, Any] = {"pairs_sampled": n, "same_track_share": float((anchors == positives).mean())}
+    for what, codes in (("artist", catalog.artist), ("album", catalog.album)):
+        a, p = codes[anchors], codes[positives]
+        known = (a >= 0) & (p >= 0)
+        out[f"same_{what}_share"] = float((a[known] == p[known]).mean()) if known.any() else None
+        out[f"{what}_known_pairs"] = int(known.sum())
+    return out
+
+
+def compute_stats(pos: Positives, catalog: Catalog, no_positive: dict[str, int], per_anchor: np.ndarray, per_anchor_note: str) -> dict[str, Any]:
+    trainable = int(catalog.trainable.sum())
+    return {
+        "strategy": pos.strategy,
+        "params": pos.params,
+        "tracks": len(catalog),
+        "trainable_tracks": trainable,
+        "anchors": len(pos.anchors),
+        "anchor_share_of_trainable": len(pos.anchors) / trainable if trainable else 0.0,
+        "no_positive": no_positive,
+        "positives_per_anchor": {**_distribution(np.asarray(per_anchor, dtype=np.float64)), "note": per_anchor_note},
+        **_sampled_shares(pos, catalog),
+        **({"parts": {p.strategy: p.stats for p in pos.parts}} if pos.parts else {}),
+    }
+
+
+def format_stats(stats: Mapping[str, Any]) -> str:
+    """The statistics of one build as a small table for the terminal."""
+    rows = [
+        ("tracks", f"{stats['tracks']:,} ({stats['tracks'] - stats['trainable_tracks']:,} held out)"),
+        ("anchors with a positive", f"{stats['anchors']:,} ({100 * stats['anchor_share_of_trainable']:.1f}% of trainable tracks)"),
+    ]
+    rows += [(f"  no positive: {reason}", f"{n:,}") for reason, n in stats["no_positive"].items()]
+    d = stats.get("positives_per_anchor", {})
+    if "median" in d:
+        rows.append(("positives per anchor", f"min {d['min']:g} · median {d['median']:g} · mean {d['mean']:.1f} · p95 {d['p95']:g} · max {d['max']:g}"))
+        rows.append(("", f"({d['note']})"))
+    for what in ("artist", "album"):
+        share = stats.get(f"same_{what}_share")
+        if share is not None:
+            rows.append((f"positive by the same {what}", f"{100 * share:.1f}% (of {stats[f'{what}_known_pairs']:,} sampled pairs with both known)"))
+    for name, part in stats.get("parts", {}).items():
+        rows.append((f"  part {name}", f"weight {stats['params']['mix'][name]:g}, {part['anchors']:,} anchors"))
+    width = max(len(r[0]) for r in rows)
+    return "\n".join([f"pairs: strategy {stats['strategy']}"] + [f"  {k:<{width}}  {v}" for k, v in rows])
+
+
+# --- builders ----------------------------------------------------------------------------------
+
+
+def _walk_hops(membership: sp.csr_matrix, n_tracks: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """(track → group, group → track) CSR hops from a [groups × tracks] membership matrix."""
+    group_to_track = sp.csr_matrix(membership, dtype=np.int8, copy=True)
+    group_to_track.data[:] = 1
+    track_to_group = group_to_track.T.tocsr()
+    track_to_group.sort_indices()
+    return track_to_group, group_to_track
+
+
+def _build_self(catalog: Catalog) -> Positives:
+    """Positive = the anchor: every trainable track is an anchor."""
+    anchors = np.flatnonzero(catalog.trainable)
+    pos = Positives("self", catalog.track_ids, anchors)
+    pos.stats = compute_stats(pos, catalog, _reasons(pos.covered, [(HELD_OUT, catalog.heldout_track_mask)]), np.ones(len(anchors)), "the anchor itself")
+    return pos
+
+
+def _build_group(catalog: Catalog, codes: np.ndarray, what: str) -> Positives:
+    """Positive = another trainable track with the same ``codes`` value (artist or album)."""
+    n = len(catalog)
+    usable = (codes >= 0) & catalog.trainable
+    n_groups = int(codes.max(initial=-1)) + 1
+    members = np.flatnonzero(usable)
+    size = np.bincount(codes[members], minlength=n_groups)
+    in_pairs = members[size[codes[members]] >= 2]
+    membership = sp.csr_matrix((np.ones(len(in_pairs), np.int8), (codes[in_pairs], in_pairs)), shape=(n_groups, n))
+    hop0, hop1 = _walk_hops(membership, n)
+    pos = Positives(what, catalog.track_ids, np.sort(in_pairs), (hop0, hop1))
+    reasons = _reasons(pos.covered, [(HELD_OUT, catalog.heldout_track_mask), (f"unknown {what}", codes < 0), (f"only track of its {what}", np.ones(n, bool))])
+    per_anchor = size[codes[pos.anchors]] - 1
+    pos.stats = compute_stats(pos, catalog, reasons, per_anchor, f"other tracks of the anchor's {what}")
+    return pos
+
+
+def _build_artist(catalog: Catalog) -> Positives:
+    return _build_group(catalog, catalog.artist, "artist")
+
+
+def _build_album(catalog: Catalog) -> Positives:
+    return _build_group(catalog, catalog.album, "album")
+
+
+def _training_incidence(catalog: Catalog) -> sp.csr_matrix:
+    """Training playlists as 0/1, restricted to trainable tracks (a second guard on the held-out)."""
+    return binary_incidence(catalog.playlists, catalog.trainable)
+
+
+def _playlist_reasons(catalog: Catalog, covered: np.ndarray, x: sp.csr_matrix, last: str) -> dict[str, int]:
+    in_playlist = np.diff(x.tocsc().indptr) > 0
+    return _reasons(covered, [(HELD_OUT, catalog.heldout_track_mask), (NO_PLAYLIST, ~in_playlist), (last, np.ones(len(catalog), bool))])
+
+
+def _build_playlist(catalog: Catalog) -> Positives:
+    """Positive = a random other track of a random training playlist holding the anchor."""
+    x = _training_incidence(catalog)
+    lengths = np.diff(x.indptr)
+    usable = x[np.flatnonzero(lengths >= 2)]
+    hop0, hop1 = _walk_hops(usable, len(catalog))
+    anchors = np.flatnonzero(np.diff(hop0.indptr) > 0)
+    pos = Positives("playlist", catalog.track_ids, anchors, (hop0, hop1))
+    reasons = _playlist_reasons(catalog, pos.covered, x, "no other trainable track in its playlists")
+    per_anchor = (hop0 @ (np.diff(usable.indptr) - 1).astype(np.float64))[anchors]
+    pos.stats = compute_stats(pos, catalog, reasons, per_anchor, "co-occurring tracks summed over the anchor's playlists, a track counted once per shared playlist")
+    return pos
+
+
+def _build_cooc(catalog: Catalog, k: int = 10, norm: str = "count", min_count: int = 1, workers: int = 2) -> Positives:
+    """Positive = one of the anchor's K most co-occurring trainable tracks."""
+    x = _training_incidence(catalog)
+    neighbours = cooc_topk(x, k=k, norm=norm, min_count=min_count, workers=workers)
+    anchors = np.flatnonzero(np.diff(neighbours.indptr) > 0)
+    pos = Positives("cooc-topk", catalog.track_ids, anchors, (neighbours,))
+    last = "no other trainable track in its playlists" if min_count <= 1 else f"no track co-occurring in {min_count}+ playlists"
+    reasons = _playlist_reasons(catalog, pos.covered, x, last)
+    pos.stats = compute_stats(pos, catalog, reasons, np.diff(neighbours.indptr)[anchors], f"top-{k} co-occurring tracks by {norm} (fewer when fewer co-occur)")
+    return pos
+
+
+def _build_track2vec(
+    catalog: Catalog,
+    k: int = 10,
+    dim: int = 64,
+    epochs: int = 5,
+    window: int | None = None,
+    negative: int = 5,
+    sample: float = 1e-3,
+    pair_budget: float = 2e9,
+    use_context: bool = True,
+    exact_limit: int = 50_000,
+    nprobe: int = 16,
+    seed: int = 0,
+    workers: int = 2,
+) -> Positives:
+    """Positive = one of the anchor's K nearest trainable tracks in skip-gram embeddings of playlists."""
+    if k < 1:
+        raise MixtapeError(f"track2vec: k must be at least 1, got {k}")
+    n = len(catalog)
+    playlists = sp.csr_matrix(catalog.playlists.multiply(catalog.trainable[None, :]), dtype=np.int32)
+    playlists.eliminate_zeros()
+    context = catalog.context if use_context and catalog.context.shape[1] else None
+    tracks, vectors, info = train_track2vec(
+        playlists, context, dim=dim, epochs=epochs, window=window, negative=negative, sample=sample, pair_budget=pair_budget, seed=seed, workers=workers
+    )
+    ids, sims = nearest_neighbours(vectors, k, workers=workers, exact_limit=exact_limit, nprobe=nprobe, seed=seed)
+    valid = ids >= 0
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    counts = np.zeros(n, dtype=np.int64)
+    counts[tracks] = valid.sum(axis=1)
+    np.cumsum(counts, out=indptr[1:])
+    neighbours = sp.csr_matrix((sims[valid], tracks[ids[valid]].astype(np.int32), indptr), shape=(n, n))
+    anchors = np.flatnonzero(counts > 0)
+    pos = Positives("track2vec", catalog.track_ids, anchors, (neighbours,))
+    reasons = _playlist_reasons(catalog, pos.covered, _training_incidence(catalog), "no other track with a vector")
+    search = "exact" if len(tracks) <= exact_limit else f"IVF, nprobe {nprobe}"
+    pos.stats = compute_stats(pos, catalog, reasons, counts[anchors], f"top-{k} nearest tracks by cosine of skip-gram vectors ({search})")
+    pos.stats["training"] = info
+    return pos
+
+
+def parse_mix(spec: str | Mapping[str, float]) -> dict[str, float]:
+    """``'playlist=0.5,artist=0.5'`` (or a mapping) → validated weights; they need not sum to 1."""
+    if isinstance(spec, str):
+        weights: dict[str, float] = {}
+        for item in filter(None, (s.strip() for s in spec.split(","))):
+            name, sep, value = item.partition("=")
+            try:
+                weights[name.strip()] = float(value) if sep else float("nan")
+            except ValueError:
+                raise MixtapeError(f"mix weight {item!r}: {value!r} is not a number") from None
+    else:
+        weights = {str(k): float(v) for k, v in spec.items()}
+    if not weights:
+        raise MixtapeError("mix: no strategies given (expected e.g. 'playlist=0.5,artist=0.5')")
+    for name, w in weights.items():
+        if name not in STRATEGIES or name == "mix":
+            raise MixtapeError(f"mix: unknown strategy {name!r} (choose among {', '.join(s for s in STRATEGIES if s != 'mix')})")
+        if not np.isfinite(w) or w <= 0:
+            raise MixtapeError(f"mix: weight of {name!r} must be a positive number, got {w}")
+    return weights
+
+
+def _build_mix(catalog: Catalog, mix: str | Mapping[str, float] = "playlist=0.5,artist=0.5", **params: Any) -> Positives:
+    """Positive = from one of several strategies, chosen per anchor in proportion to the weights of
+    the strategies that have a positive for it (an anchor covered by one part always uses it)."""
+    weights = parse_mix(mix)
+    parts = tuple(build_positives(catalog, name, **params) for name in weights)
+    anchors = np.unique(np.concatenate([p.anchors for p in parts]))
+    used = {k: v for p in parts for k, v in p.params.items()}
+    pos = Positives("mix", catalog.track_ids, anchors, params={"mix": weights, **used}, parts=parts, weights=np.array(list(weights.values())))
+    reasons = _reasons(pos.covered, [(HELD_OUT, catalog.heldout_track_mask), ("no positive in any part", np.ones(len(catalog), bool))])
+    per_anchor = np.stack([p.covered[anchors] for p in parts]).sum(axis=0)
+    pos.stats = compute_stats(pos, catalog, reasons, per_anchor, "strategies with a positive for the anchor")
+    return pos
+
+
+_BUILDERS: dict[str, Callable[..., Positives]] = {
+    "self": _build_self,
+    "artist": _build_artist,
+    "album": _build_album,
+    "playlist": _build_playlist,
+    "cooc-topk": _build_cooc,
+    "track2vec": _build_track2vec,
+    "mix": _build_mix,
+}
+
+
+def strategy_params(strategy: str) -> dict[str, Any]:
+    """The parameters a strategy takes, with their defaults."""
+    if strategy not in _BUILDERS:
+        raise MixtapeError(f"unknown pair strategy {strategy!r} (choose among {', '.join(STRATEGIES)})")
+    sig = inspect.signature(_BUILDERS[strategy])
+    return {name: p.default for name, p in list(sig.parameters.items())[1:] if p.kind is p.POSITIONAL_OR_KEYWORD}
+
+
+def build_positives(catalog: Catalog, strategy: str, **params: Any) -> Positives:
+    """Build one strategy's positives from the catalogue, with statistics in ``.stats`` (also logged).
+
+    Parameters any strategy takes may be passed to all (so one set of options serves a ``mix``); a
+    parameter no strategy takes is an error. Those of this strategy are recorded in ``.params``.
+    """
+    known = {name for s in STRATEGIES for name in strategy_params(s)}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise MixtapeError(f"unknown pair-strategy parameter(s) {unknown} (known: {', '.join(sorted(known))})")
+    if "norm" in params and params["norm"] not in NORMS:
+        raise MixtapeError(f"unknown co-occurrence normalisation {params['norm']!r} (expected one of {', '.join(NORMS)})")
+    accepted = strategy_params(strategy)
+    used = dict(params) if strategy == "mix" else {k: v for k, v in params.items() if k in accepted}
+    pos = _BUILDERS[strategy](catalog, **used)
+    if strategy != "mix":
+        pos.params = {**accepted, **used}
+        pos.stats["params"] = pos.params
+    st = pos.stats
+    share = st.get("same_artist_share")
+    log.info(
+        "pairs: %s: %d anchors with a positive (%.1f%% of trainable tracks), %s",
+        strategy, st["anchors"], 100 * st["anchor_share_of_trainable"],
+        "same-artist share n/a" if share is None else f"{100 * share:.1f}% of positives by the anchor's artist",
+    )
+    return pos
