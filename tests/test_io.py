@@ -43,3 +43,31 @@ def test_atomic_file_gets_ordinary_permissions(tmp_path: Path) -> None:
     finally:
         os.umask(mask)
     assert target.stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        (None, "not found .*run the stage"),
+        ("{oops", "not valid JSON"),
+        ('{"format": "other"}', "not a mixtape thing .*'other'"),
+        ('{"format": "mixtape-thing", "version": 9}', "version 9 is not supported .*reads version 1"),
+        ('{"format": "mixtape-thing", "version": 1}', r"missing key\(s\) count"),
+    ],
+)
+def test_json_header_refuses_missing_foreign_or_newer_files(tmp_path: Path, text: str | None, match: str) -> None:
+    from mixtape.errors import MixtapeError
+    from mixtape.io import read_json_header
+
+    path = tmp_path / "meta.json"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(MixtapeError, match=match):
+        read_json_header(path, kind="thing", format_name="mixtape-thing", version=1, missing_hint="run the stage", required=("count",))
+
+
+def test_json_header_returns_the_document(tmp_path: Path) -> None:
+    from mixtape.io import read_json_header
+
+    path = atomic_write_text(tmp_path / "meta.json", '{"format": "mixtape-thing", "version": 1, "count": 3}')
+    assert read_json_header(path, kind="thing", format_name="mixtape-thing", version=1, missing_hint="")["count"] == 3

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import sys
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from tqdm.auto import tqdm
+
+from mixtape.errors import MixtapeError
 
 T = TypeVar("T")
 
@@ -73,6 +76,39 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     with atomic_open(path, "wb") as f:
         f.write(data)
     return Path(path)
+
+
+def read_json_header(
+    path: Path,
+    *,
+    kind: str,
+    format_name: str,
+    version: int | None,
+    missing_hint: str,
+    error: type[Exception] = MixtapeError,
+    required: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """The JSON file that says what a stage's folder holds (its format and version), checked.
+
+    Every folder a stage writes (feature store, positives, export, embeddings, index, tagger) carries
+    one, written last; readers refuse a missing, foreign or newer one with the same kind of message.
+    ``version=None`` skips the version check.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{path}: not found ({missing_hint})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise error(f"{path}: unreadable, not valid JSON ({err})") from None
+    if not isinstance(data, dict) or data.get("format") != format_name:
+        got = data.get("format") if isinstance(data, dict) else None
+        raise error(f"{path}: not a mixtape {kind} (format {got!r})")
+    if version is not None and data.get("version") != version:
+        raise error(f"{path}: {kind} format version {data.get('version')!r} is not supported (this mixtape reads version {version}); {missing_hint}")
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise error(f"{path}: missing key(s) {', '.join(missing)}")
+    return data
 
 
 def file_checksum(path: str | Path, chunk_size: int = 1 << 20) -> str:

@@ -32,7 +32,7 @@ from pydantic import Field
 
 from mixtape.config import StrictConfig, config_from_dict
 from mixtape.errors import MixtapeError
-from mixtape.io import atomic_open, atomic_write_text, get_logger
+from mixtape.io import atomic_open, atomic_write_text, get_logger, read_json_header
 
 from .mel import MelConfig
 
@@ -93,16 +93,14 @@ class StoreSettings(StrictConfig):
 
 def read_settings(path: Path) -> StoreSettings:
     file = path / SETTINGS_FILE
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise StoreError(f"not a feature store: {path} (no {SETTINGS_FILE}; create one with `mixtape features`)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise StoreError(f"{file}: not valid JSON ({err})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
-        raise StoreError(f"{file}: not a mixtape feature store (format is {data.get('format') if isinstance(data, dict) else None!r})")
-    if data.get("version") != FORMAT_VERSION:
-        raise StoreError(f"{file}: store format version {data.get('version')!r}, this mixtape reads version {FORMAT_VERSION}")
+    data = read_json_header(
+        file,
+        kind="feature store",
+        format_name=FORMAT_NAME,
+        version=FORMAT_VERSION,
+        missing_hint=f"not a feature store: {path} has no {SETTINGS_FILE}; create one with `mixtape features`",
+        error=StoreError,
+    )
     return config_from_dict(StoreSettings, data, str(file))
 
 

@@ -22,7 +22,7 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
 from mixtape.errors import MixtapeError
-from mixtape.io import atomic_write_bytes, atomic_write_text, file_checksum, get_logger
+from mixtape.io import atomic_write_bytes, atomic_write_text, file_checksum, get_logger, read_json_header
 from mixtape.models.encoder import Encoder
 
 log = get_logger(__name__)
@@ -82,21 +82,15 @@ def export_safetensors(encoder: Encoder, out_dir: str | Path, metadata: dict[str
 
 def read_export_config(out_dir: str | Path) -> dict[str, Any]:
     """The ``encoder.json`` of an export folder, checked for the keys ``load_exported`` needs."""
-    path = Path(out_dir) / CONFIG_FILE
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ExportError(f"{path}: not found (is {out_dir} a folder written by export_safetensors?)") from None
-    except json.JSONDecodeError as err:
-        raise ExportError(f"{path}: not valid JSON: {err}") from None
-    if not isinstance(info, dict) or info.get("format") != EXPORT_FORMAT:
-        raise ExportError(f"{path}: not a mixtape encoder export (format is {info.get('format') if isinstance(info, dict) else None!r})")
-    if info.get("version") != EXPORT_VERSION:
-        raise ExportError(f"{path}: export version {info.get('version')!r} is not supported (this mixtape reads version {EXPORT_VERSION})")
-    missing = [k for k in ("backbone", "n_mels", "embedding_dim", "weights") if k not in info]
-    if missing:
-        raise ExportError(f"{path}: missing key(s) {', '.join(missing)}")
-    return info
+    return read_json_header(
+        Path(out_dir) / CONFIG_FILE,
+        kind="encoder export",
+        format_name=EXPORT_FORMAT,
+        version=EXPORT_VERSION,
+        missing_hint=f"is {out_dir} a folder written by `mixtape export`?",
+        error=ExportError,
+        required=("backbone", "n_mels", "embedding_dim", "weights"),
+    )
 
 
 def load_exported(out_dir: str | Path) -> Encoder:

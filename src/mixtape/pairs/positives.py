@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from mixtape.errors import MixtapeError
-from mixtape.io import atomic_open, atomic_write_text
+from mixtape.io import atomic_open, atomic_write_text, read_json_header
 
 FORMAT = "mixtape-positives"
 FORMAT_VERSION = 1
@@ -181,18 +181,13 @@ class Positives:
 
 def read_metadata(folder: str | Path) -> dict[str, Any]:
     """The metadata of a saved positives folder; a clear error when it is missing or foreign."""
-    path = Path(folder) / META_FILE
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MixtapeError(f"{folder}: no positives here ({META_FILE} missing; run `mixtape pairs` first)") from None
-    except (OSError, ValueError) as err:
-        raise MixtapeError(f"{path}: unreadable ({err})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise MixtapeError(f"{path}: not a mixtape positives file")
-    if meta.get("version") != FORMAT_VERSION:
-        raise MixtapeError(f"{path}: positives format version {meta.get('version')}, this mixtape reads {FORMAT_VERSION}; re-run `mixtape pairs`")
-    return meta
+    return read_json_header(
+        Path(folder) / META_FILE,
+        kind="positives file",
+        format_name=FORMAT,
+        version=FORMAT_VERSION,
+        missing_hint=f"no positives here in {folder}; run `mixtape pairs`",
+    )
 
 
 def _json_default(value: Any) -> Any:

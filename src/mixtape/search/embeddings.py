@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from mixtape.errors import MixtapeError
-from mixtape.io import atomic_write_text
+from mixtape.io import atomic_write_text, read_json_header
 
 FORMAT_NAME = "mixtape-embeddings"
 FORMAT_VERSION = 1
@@ -236,20 +236,15 @@ def read_meta(path: Path) -> dict[str, Any]:
     file = path / META_FILE
     if not path.is_dir():
         raise EmbeddingsError(f"embeddings folder not found: {path} (create it with `mixtape embed`)")
-    try:
-        meta = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise EmbeddingsError(f"{path}: no {META_FILE}, so the embeddings are incomplete or this is not an embeddings folder (re-run `mixtape embed` to finish it)") from None
-    except json.JSONDecodeError as err:
-        raise EmbeddingsError(f"{file}: not valid JSON ({err})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise EmbeddingsError(f"{file}: not a mixtape embeddings folder (format {meta.get('format') if isinstance(meta, dict) else None!r})")
-    if meta.get("version") != FORMAT_VERSION:
-        raise EmbeddingsError(f"{file}: embeddings format version {meta.get('version')!r}; this mixtape reads version {FORMAT_VERSION}")
-    missing = [k for k in ("count", "dim", "encoder", "vectors_checksum") if k not in meta]
-    if missing:
-        raise EmbeddingsError(f"{file}: missing key(s) {', '.join(missing)}")
-    return meta
+    return read_json_header(
+        file,
+        kind="embeddings folder",
+        format_name=FORMAT_NAME,
+        version=FORMAT_VERSION,
+        missing_hint="the embeddings are incomplete or this is not an embeddings folder; re-run `mixtape embed` to finish it",
+        error=EmbeddingsError,
+        required=("count", "dim", "encoder", "vectors_checksum"),
+    )
 
 
 def write_embeddings(path: Path, vector_blocks: Iterable[np.ndarray], count: int, dim: int, tracks: TrackMeta, failures: Sequence[tuple[str, str, str]], meta: dict[str, Any]) -> Embeddings:

@@ -42,7 +42,7 @@ from pydantic import Field
 
 from mixtape.config import StrictConfig
 from mixtape.errors import MixtapeError
-from mixtape.io import atomic_open, atomic_write_text, get_logger, progress
+from mixtape.io import atomic_open, atomic_write_text, get_logger, progress, read_json_header
 
 from .embeddings import TRACKS_FILE, Embeddings
 from .rerank import MP_FILE, compute_moments, save_moments
@@ -222,17 +222,14 @@ def read_index_meta(path: Path) -> dict[str, Any]:
     file = path / INDEX_META
     if not path.is_dir():
         raise SearchIndexError(f"index folder not found: {path} (build it with `mixtape index EMBEDDINGS --out {path}`)")
-    try:
-        meta = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SearchIndexError(f"{path}: no {INDEX_META}; the index is incomplete or this is not an index folder (re-run `mixtape index`)") from None
-    except json.JSONDecodeError as err:
-        raise SearchIndexError(f"{file}: not valid JSON ({err})") from None
-    if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT:
-        raise SearchIndexError(f"{file}: not a mixtape index (format {meta.get('format') if isinstance(meta, dict) else None!r})")
-    if meta.get("version") != INDEX_VERSION:
-        raise SearchIndexError(f"{file}: index format version {meta.get('version')!r}; this mixtape reads version {INDEX_VERSION}")
-    return meta
+    return read_json_header(
+        file,
+        kind="index",
+        format_name=INDEX_FORMAT,
+        version=INDEX_VERSION,
+        missing_hint="the index is incomplete or this is not an index folder; re-run `mixtape index`",
+        error=SearchIndexError,
+    )
 
 
 def build_index(embeddings: str | Path, out: str | Path, settings: IndexSettings | None = None, force: bool = False) -> IndexReport:

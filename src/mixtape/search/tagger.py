@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from mixtape.errors import MixtapeError
-from mixtape.io import atomic_write_bytes, atomic_write_text, file_checksum, get_logger
+from mixtape.io import atomic_write_bytes, atomic_write_text, file_checksum, get_logger, read_json_header
 
 from .embeddings import Embeddings
 from .index import unit_rows
@@ -120,14 +120,14 @@ class Tagger:
         from mixtape.evaluation.probe import TagProbe
 
         path = Path(path)
-        try:
-            meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise TaggerError(f"{path}: no {META_FILE} (make a tagging model with `mixtape tagger`)") from None
-        except json.JSONDecodeError as err:
-            raise TaggerError(f"{path / META_FILE}: not valid JSON ({err})") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-            raise TaggerError(f"{path / META_FILE}: not a mixtape tagging model")
+        meta = read_json_header(
+            path / META_FILE,
+            kind="tagging model",
+            format_name=FORMAT_NAME,
+            version=None,
+            missing_hint="make a tagging model with `mixtape tagger`",
+            error=TaggerError,
+        )
         weights = path / WEIGHTS_FILE
         if not weights.is_file():
             raise TaggerError(f"{weights}: missing")

@@ -13,7 +13,7 @@ import functools
 import numpy as np
 from scipy.fft import irfft, rfft, rfftfreq
 
-from mixtape.world.vocab import INSTRUMENT_SPECS, InstrumentSpec
+from mixtape.world.vocab import InstrumentSpec
 
 TABLE_SIZE = 4096  # power of two: the phase-to-index wrap is a bit mask
 NYQUIST_MARGIN = 0.45  # harmonics stay below 0.45 * sr, so nothing aliases
