@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from mixtape.demo import DEFAULT_CONFIG, REPORT_FILE, run_demo
+from mixtape.catalog import read_tracks
 from mixtape.errors import MixtapeError
+from mixtape.search import SimilarIndex
 
 MINIMAL = {
     "seeds": [0],
@@ -48,6 +50,7 @@ def test_demo_on_the_tiny_world_writes_the_whole_report(tiny_world, tmp_path: Pa
         "## pretrain",
         "## evaluation",
         "## report",
+        "## search",
         "## results",
         "## bar charts",
         "## t-SNE maps of test embeddings",
@@ -59,9 +62,14 @@ def test_demo_on_the_tiny_world_writes_the_whole_report(tiny_world, tmp_path: Pa
     for link in ("plots/probe-genre.png", "plots/similarity.png", "plots/tsne-small.png", "runs/self/small/seed0/pretrain/training_curve.png"):
         assert f"({link})" in text and (out / link).is_file(), link
     assert "self · small · seed 0: 12 steps" in text
-    assert [s.name for s in report.stages] == ["world", "features", "pairs", "pretrain", "evaluation", "report"]
+    assert [s.name for s in report.stages] == ["world", "features", "pairs", "pretrain", "evaluation", "report", "search"]
     printed = report.console()
     assert str(out / REPORT_FILE) in printed and "| total |" in printed and "Best per task" in printed
+    # the demo ends with the command that opens the listening page on an index of the whole world
+    assert f"mixtape serve --index {out / 'search' / 'index'}" in printed
+    index = SimilarIndex.open(out / "search" / "index")
+    first = read_tracks(tiny_world.tracks).records[0].track_id
+    assert len(index.similar_to_track(first, k=5).neighbours) == 5
 
 
 def test_demo_with_a_missing_config_says_where_it_looked(tmp_path: Path) -> None:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from mixtape.errors import MixtapeError
 from mixtape.io import atomic_write_text, get_logger
 
@@ -25,6 +27,7 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 REPORT_FILE = "report.md"
+SERVE_COMMAND = ".venv/bin/mixtape serve --index {index}"
 #: The demo's grid; the repository's configs/ folder (an editable install, as `make demo` makes).
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
 
@@ -103,7 +106,8 @@ class DemoReport:
     def console(self) -> str:
         """What the command prints: the table and verdict, time per stage, where the report is."""
         table = self.result.table if self.result is not None else ""
-        return "\n".join([table, "", *self.times(), "", f"report: {self.out / REPORT_FILE}"])
+        serve = SERVE_COMMAND.format(index=self.out / "search" / "index")
+        return "\n".join([table, "", *self.times(), "", f"report: {self.out / REPORT_FILE}", f"listen to similar tracks: {serve}  (then open http://127.0.0.1:8000/)"])
 
 
 def _pairs_summary(out: Path, pairs: dict[tuple[str, int], Path]) -> str:
@@ -132,6 +136,37 @@ def _pretrain_summary(checkpoints: dict[tuple[str, str, int], Path]) -> str:
         acc = "n/a" if r.get("accuracy") is None else f"{r['accuracy']:.2f}"
         lines.append(f"{label} · {backbone} · seed {seed}: {r['steps']} steps, last loss {loss}, in-batch accuracy {acc} ({r['seconds']:.0f} s)")
     return "\n".join(lines) or "no run finished"
+
+
+def _best_checkpoint(checkpoints: dict[tuple[str, str, int], Path], results_csv: Path) -> tuple[tuple[str, str, int], Path]:
+    """The run whose encoder retrieves held-out playlists best (mean nDCG@10 over seeds; its lowest seed)."""
+    from mixtape.evaluation.experiment import read_results
+
+    scores: dict[tuple[str, str], list[float]] = {}
+    for row in read_results(results_csv):
+        if row.task == "similarity" and row.metric == "ndcg@10":
+            scores.setdefault((row.strategy, row.backbone), []).append(row.value)
+    ranked = sorted(checkpoints, key=lambda k: (-float(np.mean(scores.get(k[:2], [-np.inf]))), k[2]))
+    if not ranked:
+        raise MixtapeError("the demo has no finished pre-training run to build a search index from")
+    return ranked[0], checkpoints[ranked[0]]
+
+
+def _search_index(out: Path, checkpoints: dict[tuple[str, str, int], Path], results_csv: Path, tracks: Path) -> str:
+    """Embed the demo collection with the best encoder and index it, so the listening page can open on it."""
+    from mixtape.search import build_index, embed_collection
+
+    (label, backbone, seed), ckpt = _best_checkpoint(checkpoints, results_csv)
+    embedded = embed_collection(ckpt, out / "search", features=out / "features", tracks=tracks)
+    indexed = build_index(out / "search", out / "search" / "index")
+    return "\n".join(
+        [
+            f"encoder: {label} · {backbone} · seed {seed} (best held-out playlist nDCG@10), {ckpt}",
+            embedded.summary(),
+            indexed.summary(),
+            f"open the listening page: {SERVE_COMMAND.format(index=out / 'search' / 'index')}",
+        ]
+    )
 
 
 def run_demo(
@@ -163,7 +198,7 @@ def run_demo(
     report.run("world", exp.world, lambda w: w.summary())
     report.run("features", exp.features, lambda s: s.summary())
     report.run("pairs", exp.pairs, lambda p: _pairs_summary(out, p))
-    report.run("pretrain", exp.pretrain, _pretrain_summary)
+    checkpoints = report.run("pretrain", exp.pretrain, _pretrain_summary)
 
     def evaluated(_: None) -> str:
         done = [w for w in exp.work.ran if w.startswith("evaluate")]
@@ -172,6 +207,7 @@ def run_demo(
 
     report.run("evaluation", exp.evaluate, evaluated)
     report.result = report.run("report", exp.report, lambda r: f"{len(r.figures)} figure(s); table in {r.results_md}")
+    report.run("search", lambda: _search_index(out, checkpoints, report.result.results_csv, Path(exp.world().tracks)), lambda s: s)
     atomic_write_text(out / REPORT_FILE, report.render())
     log.info("demo finished in %.1f s; report %s", report.total_seconds, out / REPORT_FILE)
     return report
