@@ -20,7 +20,7 @@ from torch import nn
 
 from mixtape.config import StrictConfig
 from mixtape.evaluation.datasets import AlignedTagDataset, TagDataError
-from mixtape.evaluation.metrics import macro_pr_auc, tag_scores
+from mixtape.evaluation.metrics import macro_pr_auc
 from mixtape.evaluation.tagging import EarlyStopping, TaggingResult
 from mixtape.io import get_logger, progress
 
@@ -121,19 +121,5 @@ def finetune(encoder: nn.Module, reader: PatchSource, dataset: AlignedTagDataset
                 break
         stopper.restore(model)
     pred = track_activations(model, reader, s["test"].rows, cfg.eval_batch_size, device, desc="testing")
-    scores = tag_scores(s["test"].labels, pred, dataset.tags, split="test")
-    return TaggingResult(
-        method="finetune",
-        dataset=dataset.name,
-        tags=list(dataset.tags),
-        test=scores,
-        val_pr_auc=float(stopper.best_score),
-        best_epoch=stopper.best_epoch,
-        epochs=len(stopper.history),
-        test_track_ids=list(s["test"].track_ids),
-        predictions=pred,
-        data=dataset.report(),
-        val_history=list(stopper.history),
-        missing={name: list(split.missing) for name, split in s.items() if split.missing},
-    )
+    return TaggingResult.scored("finetune", dataset, pred, stopper)
 

@@ -19,7 +19,7 @@ from torch import nn
 
 from mixtape.config import StrictConfig
 from mixtape.evaluation.datasets import AlignedTagDataset, TagDataError
-from mixtape.evaluation.metrics import macro_pr_auc, tag_scores
+from mixtape.evaluation.metrics import macro_pr_auc
 from mixtape.evaluation.tagging import EarlyStopping, TaggingResult
 from mixtape.io import get_logger, progress
 
@@ -121,21 +121,7 @@ def probe_embeddings(embeddings: dict[str, np.ndarray], dataset: AlignedTagDatas
             raise TagDataError(f"{len(embeddings[name])} {name} embeddings for {len(split)} {name} tracks")
     model, stopper = train_probe(embeddings["train"], s["train"].labels, embeddings["validation"], s["validation"].labels, cfg)
     pred = _predict(model, torch.as_tensor(np.asarray(embeddings["test"], dtype=np.float32)))
-    scores = tag_scores(s["test"].labels, pred, dataset.tags, split="test")
-    return TaggingResult(
-        method="probe",
-        dataset=dataset.name,
-        tags=list(dataset.tags),
-        test=scores,
-        val_pr_auc=float(stopper.best_score),
-        best_epoch=stopper.best_epoch,
-        epochs=len(stopper.history),
-        test_track_ids=list(s["test"].track_ids),
-        predictions=pred,
-        data=dataset.report(),
-        val_history=list(stopper.history),
-        missing={name: list(split.missing) for name, split in s.items() if split.missing},
-    )
+    return TaggingResult.scored("probe", dataset, pred, stopper)
 
 
 def run_probe(

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from mixtape.evaluation.metrics import TagScores
+from mixtape.evaluation.datasets import AlignedTagDataset
+from mixtape.evaluation.metrics import TagScores, tag_scores
 
 
 class EarlyStopping:
@@ -53,6 +54,25 @@ class TaggingResult:
     data: dict[str, Any] = field(default_factory=dict)  # split sizes, missing features, notes
     val_history: list[float] = field(default_factory=list)
     missing: dict[str, list[str]] = field(default_factory=dict)  # per split: track ids without features
+
+    @classmethod
+    def scored(cls, method: str, dataset: AlignedTagDataset, predictions: np.ndarray, stopper: EarlyStopping) -> TaggingResult:
+        """Score test-split ``predictions`` of a probe or fine-tune run that ``stopper`` early-stopped."""
+        splits = dataset.splits
+        return cls(
+            method=method,
+            dataset=dataset.name,
+            tags=list(dataset.tags),
+            test=tag_scores(splits["test"].labels, predictions, dataset.tags, split="test"),
+            val_pr_auc=float(stopper.best_score),
+            best_epoch=stopper.best_epoch,
+            epochs=len(stopper.history),
+            test_track_ids=list(splits["test"].track_ids),
+            predictions=predictions,
+            data=dataset.report(),
+            val_history=list(stopper.history),
+            missing={name: list(split.missing) for name, split in splits.items() if split.missing},
+        )
 
     def metrics(self) -> dict[str, Any]:
         """Flat metric dict (the experiment runner's ``roc_auc``/``pr_auc`` plus context)."""
