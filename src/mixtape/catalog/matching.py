@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 
 from mixtape.catalog.report import UNKNOWN_MAPPING, CatalogReport
+from mixtape.catalog.tracks import read_table_lines
 from mixtape.errors import MixtapeError
 
 MATCH_MODES = ("auto", "id", "path")
@@ -46,16 +47,7 @@ def read_mapping(path: str | Path, track_index: Mapping[str, int], report: Catal
     """
     path = Path(path)
     report = report if report is not None else CatalogReport()
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise MixtapeError(f"mapping file not found: {path}") from None
-    except UnicodeDecodeError as err:
-        raise MixtapeError(f"{path}: not UTF-8 text ({err})") from None
-    lines = text.splitlines()
-    if not lines:
-        raise MixtapeError(f"{path}: empty mapping file (expected rows 'entry,track_id')")
-    delimiter = "\t" if lines[0].count("\t") >= lines[0].count(",") else ","
+    lines, delimiter = read_table_lines(path, "mapping file", "rows 'entry,track_id'")
     mapping: dict[str, int] = {}
     unknown: list[str] = []
     for lineno, row in enumerate(csv.reader(lines, delimiter=delimiter), start=1):

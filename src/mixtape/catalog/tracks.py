@@ -34,8 +34,22 @@ class TrackTable:
         return len(self.records)
 
 
-def _sniff_delimiter(first_line: str) -> str:
-    return "\t" if first_line.count("\t") >= first_line.count(",") else ","
+def read_table_lines(path: Path, what: str, expected: str) -> tuple[list[str], str]:
+    """The lines of a small CSV/TSV file and its delimiter (tab or comma, from the first line).
+
+    Shared by every table reader of the catalogue so a missing, non-UTF-8 or empty file gets the
+    same message, naming the file, whatever table it is.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise MixtapeError(f"{what} not found: {path}") from None
+    except UnicodeDecodeError as err:
+        raise MixtapeError(f"{path}: not UTF-8 text ({err})") from None
+    lines = text.splitlines()
+    if not lines:
+        raise MixtapeError(f"{path}: empty {what} (expected {expected})")
+    return lines, "\t" if lines[0].count("\t") >= lines[0].count(",") else ","
 
 
 def read_tracks(path: str | Path, audio_root: str | Path | None = None) -> TrackTable:
@@ -46,16 +60,8 @@ def read_tracks(path: str | Path, audio_root: str | Path | None = None) -> Track
     """
     path = Path(path)
     root = Path(audio_root) if audio_root is not None else path.parent
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise MixtapeError(f"tracks table not found: {path}") from None
-    except UnicodeDecodeError as err:
-        raise MixtapeError(f"{path}: not UTF-8 text ({err})") from None
-    lines = text.splitlines()
-    if not lines:
-        raise MixtapeError(f"{path}: empty tracks table (expected a header with {', '.join(REQUIRED)})")
-    reader = csv.reader(lines, delimiter=_sniff_delimiter(lines[0]))
+    lines, delimiter = read_table_lines(path, "tracks table", f"a header with {', '.join(REQUIRED)}")
+    reader = csv.reader(lines, delimiter=delimiter)
     header = [h.strip().lower() for h in next(reader)]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
