@@ -51,3 +51,27 @@ def test_malformed_file(tmp_path: Path, text: str, match: str) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_config(Run, tmp_path / "nope.yaml")
+
+
+def test_yaml_syntax_error_names_line_and_column(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text("steps: 3\noptim:\n  lr: [0.1\n  name: adam\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(Run, tmp_path / "c.yaml")
+    assert str(err.value) == f"{tmp_path / 'c.yaml'}: not valid YAML at line 4, column 7: expected ',' or ']', but got ':' (while parsing a flow sequence at line 3)"
+
+
+def test_config_faults_through_the_cli_exit_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mixtape.cli import main
+
+    (tmp_path / "tabs.yaml").write_text("data:\n  store: s\n\tpositives: p\n")
+    (tmp_path / "latin1.yaml").write_bytes("data: {store: café}\n".encode("latin-1"))
+    cases = {
+        "tabs.yaml": "tabs.yaml: not valid YAML at line 3, column 1: found character '\\t' that cannot start any token",
+        "latin1.yaml": "latin1.yaml: not UTF-8 text",
+        "missing.yaml": f"config file not found: {tmp_path / 'missing.yaml'}",
+    }
+    for name, message in cases.items():
+        for argv in (["pretrain", "--config", str(tmp_path / name)], ["experiment", str(tmp_path / name)]):
+            assert main(argv) == 2, argv
+            err = capsys.readouterr().err
+            assert f"mixtape {argv[0]}: error: " in err and message in err and "Traceback" not in err

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from mixtape.io import atomic_open, atomic_write_text, file_checksum
+from mixtape.io import atomic_open, atomic_write_text, file_checksum, temp_prefix
 
 
 def test_atomic_write_replaces_whole_file(tmp_path: Path) -> None:
@@ -71,3 +75,60 @@ def test_json_header_returns_the_document(tmp_path: Path) -> None:
 
     path = atomic_write_text(tmp_path / "meta.json", '{"format": "mixtape-thing", "version": 1, "count": 3}')
     assert read_json_header(path, kind="thing", format_name="mixtape-thing", version=1, missing_hint="")["count"] == 3
+
+
+def test_temp_name_carries_host_and_pid(tmp_path: Path) -> None:
+    target = tmp_path / "a.txt"
+    with atomic_open(target, "w") as f:
+        (tmp,) = [p.name for p in tmp_path.iterdir()]
+        f.write("x")
+    assert tmp.startswith(temp_prefix(target)) and tmp.endswith(".tmp") and f".{os.getpid()}." in tmp
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid  # reaped: no process has this pid until the kernel reuses it
+
+
+@pytest.mark.skipif(os.name != "posix", reason="stale temps are only swept where os.kill(pid, 0) is harmless")
+def test_stale_temps_of_dead_writers_are_swept_and_others_kept(tmp_path: Path) -> None:
+    target = tmp_path / "a.txt"
+    dead, alive = _dead_pid(), os.getppid()
+    stale = tmp_path / f"{temp_prefix(target, pid=dead)}k3x9.tmp"
+    keep = [
+        tmp_path / f"{temp_prefix(target, pid=alive)}live.tmp",  # a writer that still runs
+        tmp_path / f"{temp_prefix(target, host='otherbox', pid=dead)}far.tmp",  # another machine's, on a shared disk
+        tmp_path / f"{temp_prefix(tmp_path / 'a.txt.1', pid=dead)}sib.tmp",  # the temp of another file, a.txt.1
+        tmp_path / ".a.txt.x7k2.tmp",  # an old-style name without a pid: cannot tell, left alone
+    ]
+    for p in [stale, *keep]:
+        p.write_text("half")
+    atomic_write_text(target, "whole")
+    assert not stale.exists()
+    assert all(p.exists() for p in keep)
+    assert target.read_text() == "whole"
+
+
+KILLED_WRITER = """
+import os, signal, sys
+from mixtape.io import atomic_open
+with atomic_open(sys.argv[1], "w") as f:
+    f.write("half")
+    f.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_sigkilled_writer_leaves_a_temp_that_the_next_write_removes(tmp_path: Path) -> None:
+    """kill -9 between writing the temp file and renaming it: the target keeps its old content, the
+    temp stays behind, and the next write of that file (by any process) removes it."""
+    target = tmp_path / "a.txt"
+    atomic_write_text(target, "old")
+    proc = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(target)], check=False, capture_output=True, timeout=60)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    (debris,) = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert target.read_text() == "old" and debris.read_text() == "half"
+    atomic_write_text(target, "new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"] and target.read_text() == "new"

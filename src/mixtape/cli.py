@@ -298,6 +298,7 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shard", type=_shard, default=(0, 1), help="i/n: embed only shard i of n (join with --merge)")
     p.add_argument("--merge", type=Path, nargs="+", default=None, metavar="SHARD_EMBEDDINGS", help="merge shard embeddings folders into --out instead of embedding")
     p.add_argument("--batch-size", type=int, default=64, help="patches per forward pass")
+    p.add_argument("--chunk-tracks", type=int, default=1024, help="tracks embedded between two saves: what an interruption can lose at most (default 1024)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--force", action="store_true", help="replace embeddings made by another encoder / recompute every track")
     p.set_defaults(func=_cmd_embed)
@@ -313,7 +314,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         raise MixtapeError("embed: --checkpoint is required unless --merge is given")
     report = embed_collection(
         args.encoder, args.out, audio=args.audio, features=args.features, tracks=args.tracks, audio_root=args.audio_root,
-        shard=args.shard, workers=args.workers, batch_size=args.batch_size, device=args.device, force=args.force,
+        shard=args.shard, workers=args.workers, batch_size=args.batch_size, chunk_tracks=args.chunk_tracks, device=args.device, force=args.force,
     )
     print(report.summary())
     return 0
@@ -467,6 +468,24 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- doctor ------------------------------------------------------------------------------------
+
+
+def _add_doctor(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("doctor", help="check run folders (store vs index, positives vs catalogue, checkpoint vs config, ...) and say how to fix what is wrong")
+    p.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="folders to check; every stage folder under them is recognised by its header file")
+    p.add_argument("--quick", action="store_true", help="skip hashing every track's frames and every embedding vector")
+    p.set_defaults(func=_cmd_doctor)
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from mixtape.doctor import doctor
+
+    report = doctor(args.run_dirs, quick=args.quick)
+    print(report.render())
+    return report.exit_code
+
+
 # -----------------------------------------------------------------------------------------------
 
 
@@ -475,7 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mixtape {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_synth, _add_features, _add_pairs, _add_pretrain, _add_export, _add_probe, _add_finetune, _add_similarity, _add_embed, _add_index, _add_search, _add_serve, _add_tagger, _add_experiment, _add_demo):
+    for add in (_add_synth, _add_features, _add_pairs, _add_pretrain, _add_export, _add_probe, _add_finetune, _add_similarity, _add_embed, _add_index, _add_search, _add_serve, _add_tagger, _add_experiment, _add_demo, _add_doctor):
         add(sub)
     return parser
 
@@ -487,6 +506,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except MixtapeError as err:
         print(f"mixtape {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # the file system refused (permissions, disk full, read-only folder): not a bug
+        logging.getLogger("mixtape").debug("%s", err, exc_info=True)
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"mixtape {args.command}: error: {where}{err.strerror or err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"mixtape {args.command}: interrupted (re-run the same command to resume)", file=sys.stderr)

@@ -47,6 +47,19 @@ def config_from_dict(cls: type[T], data: dict[str, Any], source: str = "<dict>")
         raise ConfigError(_format_validation_error(err, source)) from None
 
 
+def _yaml_where(err: yaml.YAMLError) -> str:
+    """' at line L, column C: problem (context)' with 1-based positions, instead of PyYAML's multi-line dump."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None)
+    if mark is None or problem is None:
+        return f": {err}"
+    text = f" at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    context, context_mark = getattr(err, "context", None), getattr(err, "context_mark", None)
+    if context:
+        text += f" ({context}" + (f" at line {context_mark.line + 1}" if context_mark is not None else "") + ")"
+    return text
+
+
 def load_config(cls: type[T], path: str | Path, overrides: dict[str, Any] | None = None) -> T:
     """Load a YAML file into ``cls``; ``overrides`` (dotted keys allowed) win over the file."""
     path = Path(path)
@@ -54,8 +67,14 @@ def load_config(cls: type[T], path: str | Path, overrides: dict[str, Any] | None
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the config file ({err.strerror or err})") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text ({err})") from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        raise ConfigError(f"{path}: not valid YAML{_yaml_where(err)}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply to be a mixtape config") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     for dotted, value in (overrides or {}).items():

@@ -1,7 +1,9 @@
 """Small file helpers used by every stage: atomic writes, checksums, progress bars, logging.
 
 Everything a stage writes goes through a temp file and a rename, so a killed process never
-leaves a half-written file where a reader would find it.
+leaves a half-written file where a reader would find it. A temp file is named
+``.<name>.<host>.<pid>.<random>.tmp``; what a killed writer leaves behind is removed by the next
+write of the same file on the same machine once that pid is gone, so debris never piles up.
 """
 
 from __future__ import annotations
@@ -11,8 +13,13 @@ import hashlib
 import json
 import logging
 import os
+import re
+import socket
 import sys
 import tempfile
+import tokenize
+import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -20,6 +27,7 @@ from typing import IO, Any, TypeVar
 from tqdm.auto import tqdm
 
 from mixtape.errors import MixtapeError
+from mixtape.workers import process_alive
 
 T = TypeVar("T")
 
@@ -40,12 +48,58 @@ def setup_logging(level: int = logging.INFO, log_file: Path | None = None) -> No
     logging.basicConfig(level=level, format=LOG_FORMAT, handlers=handlers, force=True)
 
 
+TEMP_SUFFIX = ".tmp"
+
+
+def _host_tag() -> str:
+    """This machine's name as one dot-free token: temp names carry it, so a sweep on a shared
+    filesystem only judges the pids of its own machine."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:24] or "host"
+
+
+def temp_prefix(path: Path, host: str | None = None, pid: int | None = None) -> str:
+    """``.<name>.<host>.<pid>.``: the start of the temp files atomic_open makes for ``path``."""
+    return f".{path.name}.{host or _host_tag()}.{os.getpid() if pid is None else pid}."
+
+
+def sweep_stale_temps(path: Path) -> list[Path]:
+    """Remove the temp files of ``path`` left by writers of this machine that no longer run
+    (a SIGKILL or power loss between mkstemp and the rename); returns what was removed.
+
+    Only names of exactly the form ``.<name>.<host>.<pid>.<random>.tmp`` with this host count,
+    so a temp of ``<name>.1`` or one written from another machine on a shared disk is never touched.
+    """
+    if os.name != "posix":  # os.kill(pid, 0) would terminate the process on Windows
+        return []
+    host, start = _host_tag(), f".{path.name}."
+    removed = []
+    try:
+        candidates = [p for p in path.parent.iterdir() if p.name.startswith(start) and p.name.endswith(TEMP_SUFFIX)]
+    except OSError:  # sweeping is housekeeping: it never stops the write itself
+        return []
+    for tmp in candidates:
+        fields = tmp.name[len(start) : -len(TEMP_SUFFIX)].split(".")
+        if len(fields) != 3 or fields[0] != host or not fields[1].isdigit():
+            continue
+        pid = int(fields[1])
+        if pid == os.getpid() or process_alive(pid):
+            continue
+        with contextlib.suppress(OSError):  # gone meanwhile, or another user's in a shared folder
+            tmp.unlink()
+            removed.append(tmp)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
-    """Open a temp file beside ``path``; on success fsync and rename it over ``path``."""
+    """Open a temp file beside ``path``; on success fsync and rename it over ``path``.
+
+    Stale temps of ``path`` from killed writers are swept first (see :func:`sweep_stale_temps`).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    sweep_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         with open(tmp, mode, **kwargs) as f:
@@ -100,6 +154,10 @@ def read_json_header(
         raise error(f"{path}: not found ({missing_hint})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise error(f"{path}: unreadable, not valid JSON ({err})") from None
+    except RecursionError:
+        raise error(f"{path}: unreadable, JSON nested too deeply to be a mixtape file") from None
+    except OSError as err:  # a folder in its place, permissions, an I/O error
+        raise error(f"{path}: cannot read ({err.strerror or err})") from None
     if not isinstance(data, dict) or data.get("format") != format_name:
         got = data.get("format") if isinstance(data, dict) else None
         raise error(f"{path}: not a mixtape {kind} (format {got!r})")
@@ -109,6 +167,25 @@ def read_json_header(
     if missing:
         raise error(f"{path}: missing key(s) {', '.join(missing)}")
     return data
+
+
+#: What numpy and scipy raise for a damaged ``.npy``/``.npz`` file (a torn zip, a bad CRC, a header
+#: with a wrong shape or dtype, a huge count that cannot be allocated, a missing member): a reader
+#: turns any of these into its own MixtapeError naming the file.
+ARRAY_FILE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    EOFError,
+    KeyError,
+    ValueError,
+    TypeError,
+    OverflowError,
+    MemoryError,
+    NotImplementedError,
+    zipfile.BadZipFile,
+    zlib.error,
+    SyntaxError,  # numpy parses an old-format header with the tokenizer: a damaged one raises these two
+    tokenize.TokenError,
+)
 
 
 def file_checksum(path: str | Path, chunk_size: int = 1 << 20) -> str:

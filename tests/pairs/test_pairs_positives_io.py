@@ -60,6 +60,11 @@ def test_missing_or_foreign_folder(tmp_path: Path) -> None:
 def test_damaged_files_are_reported(cat: Catalog, tmp_path: Path) -> None:
     build_positives(cat, "artist").save(tmp_path)
     (tmp_path / "hop1.npz").write_bytes(b"garbage")
+    with pytest.raises(MixtapeError, match=r"hop1\.npz: changed since it was written; re-run `mixtape pairs`"):
+        Positives.load(tmp_path)
+    meta = json.loads((tmp_path / "positives.json").read_text())
+    del meta["files"]  # a folder written before checksums were recorded: the reader itself finds the damage
+    (tmp_path / "positives.json").write_text(json.dumps(meta))
     with pytest.raises(MixtapeError, match="unreadable positives"):
         Positives.load(tmp_path)
 

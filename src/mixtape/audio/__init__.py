@@ -8,7 +8,7 @@ from .decode import AudioDecodeError, load_audio
 from .extract import ExtractionReport, UnusableAudio, extract_features, merge_stores, shard_of
 from .mel import MelConfig, log_mel, log_mel_batch, mel_filterbank
 from .patches import PatchReader
-from .store import FeatureStore, StoreError, StoreSettings, TrackNotInStore
+from .store import FeatureStore, StoreError, StoreSettings, TrackNotInStore, store_fingerprint, verify_frames
 
 __all__ = [
     "AudioDecodeError",
@@ -27,4 +27,6 @@ __all__ = [
     "mel_filterbank",
     "merge_stores",
     "shard_of",
+    "store_fingerprint",
+    "verify_frames",
 ]

@@ -6,6 +6,7 @@ what is wrong with it, because in a batch of a million files the message is all 
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,8 +23,15 @@ BLOCK_FRAMES = 1 << 18
 TRUNCATED_SHARE = 0.95
 #: ...provided at least this much is missing (header estimates for VBR mp3 without a Xing tag are rough).
 TRUNCATED_MIN_MISSING_S = 1.0
+#: Most samples allocated before any is decoded: a damaged header (a FLAC declaring 2^36 samples at
+#: 655 kHz) must not reserve gigabytes up front; longer audio grows the buffer as it is read.
+MAX_INITIAL_FRAMES = 1 << 25
 #: Seconds the ffmpeg fallback may take for one file before it is given up as hung.
 FFMPEG_TIMEOUT_S = 600
+#: libsndfile's log line for a WAV/AIFF whose data chunk declares more bytes than the file holds.
+_SHORT_DATA_CHUNK = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+#: Data sizes that streaming writers leave in a header they cannot go back to: unknown, not truncated.
+_STREAMING_SIZES = (0, 0x7FFFFFFF, 0xFFFFFFFF)
 
 
 class AudioDecodeError(MixtapeError):
@@ -54,14 +62,26 @@ def downmix(samples: np.ndarray) -> np.ndarray:
     return mono
 
 
+def _declared_frames(f: sf.SoundFile) -> int:
+    """Frames the header declares. libsndfile trims a WAV/AIFF's frame count to the bytes present,
+    which hides a truncated file; its log still says how many bytes the data chunk declared."""
+    m = _SHORT_DATA_CHUNK.search(f.extra_info)
+    if m is None:
+        return f.frames
+    declared, present = int(m[1]), int(m[2])
+    if declared in _STREAMING_SIZES or present <= 0 or declared <= present:
+        return f.frames
+    return f.frames * declared // present
+
+
 def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
     """Decode with libsndfile block by block into one reused buffer, downmixing as it goes (~15% less
     CPU than fresh blocks). Raises sf.LibsndfileError/RuntimeError when libsndfile cannot read it."""
     with sf.SoundFile(path) as f:
-        rate, declared, channels = f.samplerate, f.frames, f.channels
+        rate, declared, channels = f.samplerate, _declared_frames(f), f.channels
         block = np.empty((BLOCK_FRAMES, channels), dtype=np.float32)
         # The declared length is only an estimate for some formats: start there (capped), grow if needed.
-        mono = np.empty(min(max(declared, 0), rate * 3600), dtype=np.float32)
+        mono = np.empty(min(max(f.frames, 0), rate * 3600, MAX_INITIAL_FRAMES), dtype=np.float32)
         n = 0
         # Not f.blocks(): it zero-fills a short read up to the declared length, hiding truncation.
         while len(got := f.read(BLOCK_FRAMES, dtype="float32", always_2d=True, out=block)):
@@ -110,6 +130,10 @@ def load_audio(path: str | Path, sample_rate: int = 16000, quality: str = "HQ") 
         raise AudioDecodeError(path, "not a regular file")
     if size == 0:
         raise AudioDecodeError(path, "empty file (0 bytes)")
+    try:
+        open(path, "rb").close()  # libsndfile would only say "System error"
+    except PermissionError:
+        raise AudioDecodeError(path, "permission denied: this user may not read the file (check its permissions and owner)") from None
     try:
         mono, rate = _read_soundfile(path)
     except (sf.LibsndfileError, RuntimeError, ValueError) as err:

@@ -37,10 +37,11 @@ import torch
 from mixtape.catalog.tracks import TrackRecord
 from mixtape.errors import MixtapeError
 from mixtape.io import file_checksum, get_logger, progress
+from mixtape.workers import exit_with_process
 
 from .decode import AudioDecodeError, load_audio
 from .mel import MelConfig, log_mel_batch
-from .store import FAILURES_FILE, FeatureStore, StoreError, StoreSettings, StoreWriter, human_bytes, read_failures, write_failures
+from .store import FAILURES_FILE, FRAMES_FILE, FeatureStore, StoreError, StoreSettings, StoreWriter, human_bytes, read_failures, write_failures
 
 log = get_logger(__name__)
 
@@ -57,6 +58,9 @@ TASKS_PER_WORKER = 4
 MAX_SOLO_CRASHES = 3
 #: Failures logged one by one; beyond this only the count is logged (the failures file has them all).
 LOG_FAILURES = 20
+#: Float audio louder than this is refused: its power spectrum overflows float32 into NaN features.
+#: Clipped or un-normalised float files (peaks of 2, 100, 1000) are far below it and are kept.
+MAX_PEAK = 1e6
 
 
 def shard_of(track_id: str, n_shards: int) -> int:
@@ -108,6 +112,8 @@ def track_audio(path: Path, settings: StoreSettings) -> tuple[np.ndarray, float]
     peak = float(np.abs(audio).max())
     if peak <= settings.silence_peak:
         raise UnusableAudio(path, f"silent: peak amplitude {peak:.2g} is at or below {settings.silence_peak:g}")
+    if peak > MAX_PEAK:
+        raise UnusableAudio(path, f"amplitude out of range: peak {peak:.3g} (float samples belong near [-1, 1]; above {MAX_PEAK:g} the spectrum overflows)")
     need = mel.samples_for(settings.patch_frames)
     if len(audio) < need:
         audio = np.resize(audio, need)  # np.resize repeats the array cyclically: the loop rule
@@ -173,12 +179,21 @@ def _mp_context() -> mp.context.BaseContext:
     return mp.get_context("spawn")
 
 
+def _start_worker(parent: int, initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
+    """Pool initializer: tie the worker's life to the run's (a kill -9 of the run must not leave it
+    holding the store's lock), then run the caller's initializer."""
+    exit_with_process(parent)
+    if initializer is not None:
+        initializer(*initargs)
+
+
 def map_ordered(fn: Callable[[T], R], tasks: Iterable[T], workers: int, initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = ()) -> Iterator[R | WorkerCrashed]:
     """``map(fn, tasks)`` over worker processes, results in task order, at most ``TASKS_PER_WORKER``
     tasks per worker in flight.
 
     If a worker process dies, the tasks that were in flight are re-run one at a time in a fresh
     pool; the one that kills its worker again yields :class:`WorkerCrashed` and the rest go on.
+    Workers exit when this process dies, even by SIGKILL (see :mod:`mixtape.workers`).
     """
     ctx = _mp_context()
     window = max(1, workers * TASKS_PER_WORKER)
@@ -187,7 +202,7 @@ def map_ordered(fn: Callable[[T], R], tasks: Iterable[T], workers: int, initiali
     inflight: deque[tuple[T, Future[R], bool]] = deque()
 
     def new_pool() -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=initializer, initargs=initargs)
+        return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_start_worker, initargs=(os.getpid(), initializer, initargs))
 
     pool = new_pool()
     solo_crashes = 0
@@ -485,7 +500,13 @@ def merge_stores(shard_dirs: Sequence[str | Path], out: str | Path) -> FeatureSt
                 duplicates += 1
                 continue
             seen.add(tid)
-            writer.add(tid, s.frames(i), duration=float(s.durations[i]), checksum=s.checksums[i], size=int(s.source_sizes[i]), mtime_ns=int(s.source_mtimes_ns[i]), path=paths[id(s)][i])
+            try:
+                writer.add(
+                    tid, s.frames(i), duration=float(s.durations[i]), checksum=s.checksums[i], size=int(s.source_sizes[i]),
+                    mtime_ns=int(s.source_mtimes_ns[i]), path=paths[id(s)][i], expect_frames_checksum=s.frames_checksums[i],
+                )
+            except StoreError as err:
+                raise StoreError(f"merge: {s.path / FRAMES_FILE}: {err}") from None
             if writer.pending_bytes >= COMMIT_BYTES:
                 writer.commit()
         failures: dict[str, tuple[str, str]] = {}

@@ -6,8 +6,11 @@ Layout (all in one folder):
 - ``frames.f16``   raw little-endian float16, row-major ``[rows, n_mels]``: a track is a contiguous run
   of rows, so a patch of consecutive frames is one contiguous slice of the file;
 - ``index.jsonl``  the committed index, append-only, one JSON object per track (``track_id, offset,
-  n_frames, duration, checksum, size, mtime_ns, path``). A line is appended only after the frames it
-  points to are flushed and fsynced, so whatever a reader finds in the index is complete on disk;
+  n_frames, duration, checksum, size, mtime_ns, path, frames_checksum``). A line is appended only after
+  the frames it points to are flushed and fsynced, so whatever a reader finds in the index is complete
+  on disk. ``checksum`` is the source audio's blake2b, ``frames_checksum`` the blake2b of the exact
+  frame bytes written for the track (absent in stores written before it was recorded: those tracks
+  cannot be verified, see :func:`verify_frames`);
 - ``index.npz``    a compact snapshot of the index up to a byte position of ``index.jsonl``, written at
   the end of each run, so opening a store of millions of tracks does not parse millions of JSON lines;
 - ``failures.tsv`` ``track_id, path, reason`` for every track that could not be used.
@@ -20,6 +23,7 @@ is merged into a new folder.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -32,7 +36,7 @@ from pydantic import Field
 
 from mixtape.config import StrictConfig, config_from_dict
 from mixtape.errors import MixtapeError
-from mixtape.io import atomic_open, atomic_write_text, get_logger, read_json_header
+from mixtape.io import atomic_open, atomic_write_text, get_logger, progress, read_json_header
 
 from .mel import MelConfig
 
@@ -110,7 +114,9 @@ def write_settings(path: Path, settings: StoreSettings) -> None:
 
 # --- the index -----------------------------------------------------------------------------------
 
-_STR_COLUMNS = ("track_id", "path", "checksum")
+_STR_COLUMNS = ("track_id", "path", "checksum", "frames_checksum")
+#: Columns a store written by an older mixtape lacks; read as "" (unknown) there.
+_OPTIONAL_COLUMNS = ("frames_checksum",)
 _NUM_COLUMNS = {"offset": np.int64, "n_frames": np.int64, "duration": np.float64, "size": np.int64, "mtime_ns": np.int64}
 
 
@@ -121,6 +127,7 @@ class IndexColumns:
     track_id: list[str]
     path: list[str]
     checksum: list[str]
+    frames_checksum: list[str]
     offset: np.ndarray
     n_frames: np.ndarray
     duration: np.ndarray
@@ -164,6 +171,12 @@ class IndexColumns:
         return int((self.offset + self.n_frames).max()) if len(self) else 0
 
 
+def frames_checksum(frames: np.ndarray) -> str:
+    """blake2b of a track's frames as stored (little-endian float16 bytes, row-major), hex."""
+    data = np.ascontiguousarray(frames, dtype=FRAME_DTYPE)
+    return hashlib.blake2b(data.data, digest_size=16).hexdigest()
+
+
 def journal_line(row: dict[str, Any]) -> bytes:
     return (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
@@ -182,13 +195,13 @@ def read_journal(path: Path, start: int = 0) -> tuple[IndexColumns, int]:
     for lineno, line in enumerate(data[:end].split(b"\n")[:-1], start=1):
         try:
             row = json.loads(line)
-            rows.append({k: row[k] for k in (*_STR_COLUMNS, *_NUM_COLUMNS)})
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
+            rows.append({k: row.get(k, "") if k in _OPTIONAL_COLUMNS else row[k] for k in (*_STR_COLUMNS, *_NUM_COLUMNS)})
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError, RecursionError) as err:  # AttributeError: a line that is not an object
             where = f"line {lineno}" if start == 0 else f"line {lineno} after byte {start}"
             raise StoreError(f"{path / JOURNAL_FILE}: {where} is damaged ({err}); the store cannot be trusted, re-extract it") from None
     try:
         columns = IndexColumns.from_rows(rows)
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, OverflowError) as err:
         raise StoreError(f"{path / JOURNAL_FILE}: a numeric field is damaged ({err}); re-extract the store") from None
     return columns, start + end
 
@@ -213,20 +226,20 @@ def write_snapshot(path: Path, columns: IndexColumns, journal_bytes: int) -> Non
 def _read_snapshot(path: Path, journal_size: int) -> tuple[IndexColumns, int] | None:
     """The snapshot and the journal position it covers, or None when absent or unusable."""
     try:
-        with np.load(path / SNAPSHOT_FILE, allow_pickle=False) as z:
+        with open(path / SNAPSHOT_FILE, "rb") as f, np.load(f, allow_pickle=False) as z:  # our own handle: numpy leaks its own when the file is damaged
             covered, count = int(z["journal_bytes"]), int(z["count"])
             if covered > journal_size:
                 log.warning("%s covers more of the index than exists; ignoring it", path / SNAPSHOT_FILE)
                 return None
-            strs = {k: _split(z[k], count) for k in _STR_COLUMNS}
+            strs = {k: _split(z[k], count) if k in z.files or k not in _OPTIONAL_COLUMNS else [""] * count for k in _STR_COLUMNS}
             nums = {k: z[k].astype(t, copy=False) for k, t in _NUM_COLUMNS.items()}
     except FileNotFoundError:
         return None
-    except (OSError, KeyError, ValueError, UnicodeDecodeError) as err:
+    except Exception as err:  # noqa: BLE001 - only a cache of the journal: any damage (BadZipFile, EOFError, a bad shape...) means "read the journal"
         log.warning("%s is unreadable (%s); reading the whole index instead", path / SNAPSHOT_FILE, err)
         return None
     columns = IndexColumns(**strs, **nums)
-    if any(len(getattr(columns, k)) != count for k in (*_STR_COLUMNS, *_NUM_COLUMNS)):
+    if covered < 0 or any(getattr(columns, k).ndim != 1 for k in _NUM_COLUMNS) or any(len(getattr(columns, k)) != count for k in (*_STR_COLUMNS, *_NUM_COLUMNS)):
         log.warning("%s is inconsistent; reading the whole index instead", path / SNAPSHOT_FILE)
         return None
     return columns, covered
@@ -241,7 +254,25 @@ def read_index(path: Path) -> tuple[IndexColumns, int]:
     snap = _read_snapshot(path, journal_size)
     base, start = snap if snap is not None else (IndexColumns.empty(), 0)
     tail, end = read_journal(path, start)
-    return base.concat(tail).latest(), end
+    columns = base.concat(tail).latest()
+    _check_extents(path, columns)
+    return columns, end
+
+
+#: Largest frame offset or count an index entry may hold: far beyond any store, and small enough that
+#: ``offset + n_frames`` cannot overflow int64 (which would make a damaged index look short).
+_MAX_ROWS = 1 << 60
+
+
+def _check_extents(path: Path, columns: IndexColumns) -> None:
+    """Refuse index entries whose frame rows cannot exist (negative or absurd offset or count)."""
+    bad = np.flatnonzero((columns.offset < 0) | (columns.n_frames < 0) | (columns.offset > _MAX_ROWS) | (columns.n_frames > _MAX_ROWS))
+    if len(bad):
+        i = int(bad[0])
+        raise StoreError(
+            f"{path / JOURNAL_FILE}: track {columns.track_id[i]!r} has frame offset {int(columns.offset[i])} and {int(columns.n_frames[i])} frames: "
+            "the index is damaged; re-extract the store"
+        )
 
 
 # --- failures ------------------------------------------------------------------------------------
@@ -261,6 +292,8 @@ def read_failures(path: Path) -> list[tuple[str, str, str]]:
         lines = (path / FAILURES_FILE).read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         return []
+    except UnicodeDecodeError as err:
+        raise StoreError(f"{path / FAILURES_FILE}: not UTF-8 text ({err}); it only lists failed tracks: delete it and re-run `mixtape features` to list them again") from None
     rows = [line.split("\t") for line in lines[1:] if line.strip()]
     return [(r[0], r[1] if len(r) > 1 else "", "\t".join(r[2:])) for r in rows]
 
@@ -282,6 +315,7 @@ class FeatureStore:
         self.rows = columns.rows_end()  # frame rows the index refers to, dead ones included
         self._positions: dict[str, int] | None = None
         self._frames: np.ndarray | None = None
+        self._frames_file_id: tuple[int, int] | None = None  # (device, inode) of frames.f16 when first checked
 
     @classmethod
     def open(cls, path: str | Path) -> FeatureStore:
@@ -340,6 +374,11 @@ class FeatureStore:
         return self._columns.checksum
 
     @property
+    def frames_checksums(self) -> list[str]:
+        """blake2b of each track's stored frame bytes ("" for tracks stored before it was recorded)."""
+        return self._columns.frames_checksum
+
+    @property
     def source_sizes(self) -> np.ndarray:
         return self._columns.size
 
@@ -387,12 +426,17 @@ class FeatureStore:
         file = self.path / FRAMES_FILE
         need = self.rows * self.n_mels * FRAME_DTYPE.itemsize
         try:
-            have = file.stat().st_size
+            st = file.stat()
+            have, file_id = st.st_size, (st.st_dev, st.st_ino)
         except FileNotFoundError:
-            have = 0 if need == 0 else -1
+            have, file_id = (0 if need == 0 else -1), None
         if have < need:
             got = "missing" if have < 0 else f"{have} bytes"
             raise StoreError(f"{file}: frames file is {got} but the index needs {need} bytes: the store was truncated or modified; re-extract it")
+        if self._frames_file_id is None:
+            self._frames_file_id = file_id
+        elif file_id is not None and file_id != self._frames_file_id:
+            raise StoreError(f"{file}: the frames file was replaced after this store was opened (a merge or a new extraction into the same folder?); open the store again")
 
     @property
     def frame_matrix(self) -> np.ndarray:
@@ -410,7 +454,9 @@ class FeatureStore:
         if not -len(self) <= i < len(self):
             raise StoreError(f"track index {i} out of range for feature store {self.path} ({len(self)} tracks)")
         start = int(self.offsets[i])
-        return self.frame_matrix[start : start + int(self.n_frames[i])]
+        matrix = self.frame_matrix
+        self.check_frames()  # one stat: a file truncated under the memmap would crash the read with SIGBUS
+        return matrix[start : start + int(self.n_frames[i])]
 
     # reporting -----------------------------------------------------------------------------------
 
@@ -440,6 +486,35 @@ class FeatureStore:
         return state
 
 
+def verify_frames(store: FeatureStore, *, desc: str = "hashing frames") -> tuple[list[int], int]:
+    """Tracks whose frames no longer match the checksum recorded when they were written.
+
+    Returns the positions of the damaged tracks and how many tracks could not be checked (stored
+    without a frames checksum). Reads every frame once, with a progress bar.
+    """
+    store.check_frames()
+    damaged: list[int] = []
+    unchecked = 0
+    for i in progress(range(len(store)), desc=desc, total=len(store), unit="track"):
+        want = store.frames_checksums[i]
+        if not want:
+            unchecked += 1
+        elif frames_checksum(store.frames(i)) != want:
+            damaged.append(i)
+    return damaged, unchecked
+
+
+def store_fingerprint(store: FeatureStore) -> str:
+    """blake2b over a feature store's mel settings, track ids, source checksums and frame counts:
+    what an embeddings folder or a pre-training run records to say which store it read."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(json.dumps(store.mel_config.model_dump(mode="json"), sort_keys=True).encode("utf-8"))
+    h.update("\0".join(store.track_ids).encode("utf-8"))
+    h.update("\0".join(store.checksums).encode("utf-8"))
+    h.update(np.asarray(store.n_frames, dtype=np.int64).tobytes())
+    return h.hexdigest()
+
+
 def human_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
@@ -449,6 +524,14 @@ def human_bytes(n: float) -> str:
 
 
 # --- the writer ----------------------------------------------------------------------------------
+
+
+def write_error(path: Path, file: str, err: OSError) -> StoreError:
+    """A write the file system refused (disk full, file size limit, quota), as a message the user can act on."""
+    return StoreError(
+        f"feature store {path}: cannot write {file}: {err.strerror or err}. Free space (or raise the file size limit) and "
+        "re-run the same command: the tracks committed so far are kept and the run continues after them"
+    )
 
 
 class StoreWriter:
@@ -525,13 +608,25 @@ class StoreWriter:
             log.info("%s: dropping %d bytes of uncommitted frames left by an interrupted run", frames, have - need)
             os.truncate(frames, need)
 
-    def add(self, track_id: str, frames: np.ndarray, *, duration: float, checksum: str, size: int, mtime_ns: int, path: str) -> None:
-        """Write one track's frames; it becomes visible at the next :meth:`commit`."""
+    def add(
+        self, track_id: str, frames: np.ndarray, *, duration: float, checksum: str, size: int, mtime_ns: int, path: str, expect_frames_checksum: str = ""
+    ) -> None:
+        """Write one track's frames; it becomes visible at the next :meth:`commit`.
+
+        ``expect_frames_checksum`` (a merge copying another store's track): the checksum recorded for
+        these frames where they come from; frames that no longer match it are refused, not copied.
+        """
         data = np.ascontiguousarray(frames, dtype=FRAME_DTYPE)
         if data.ndim != 2 or data.shape[1] != self.settings.mel.n_mels:
             raise ValueError(f"track {track_id!r}: frames must be [n, {self.settings.mel.n_mels}], got {data.shape}")
-        self._frames.write(data.tobytes())
-        row = {"track_id": track_id, "offset": self.next_row, "n_frames": len(data), "duration": float(duration), "checksum": checksum, "size": int(size), "mtime_ns": int(mtime_ns), "path": path}
+        digest = frames_checksum(data)
+        if expect_frames_checksum and digest != expect_frames_checksum:
+            raise StoreError(f"track {track_id!r} ({path}): its frames no longer match the checksum recorded when they were written (the store they come from is damaged); re-extract that store")
+        try:
+            self._frames.write(data.tobytes())
+        except OSError as err:
+            raise write_error(self.path, FRAMES_FILE, err) from None
+        row = {"track_id": track_id, "offset": self.next_row, "n_frames": len(data), "duration": float(duration), "checksum": checksum, "size": int(size), "mtime_ns": int(mtime_ns), "path": path, "frames_checksum": digest}
         self._pending.append(journal_line(row))
         self.next_row += len(data)
         self.pending_bytes += data.nbytes
@@ -544,11 +639,20 @@ class StoreWriter:
         """Make every added track durable and visible; returns how many were committed."""
         if not self._pending:
             return 0
-        self._frames.flush()
-        os.fsync(self._frames.fileno())
-        self._journal.write(b"".join(self._pending))
-        self._journal.flush()
-        os.fsync(self._journal.fileno())
+        file = FRAMES_FILE
+        try:
+            self._frames.flush()
+            os.fsync(self._frames.fileno())
+            file = JOURNAL_FILE
+            self._journal.write(b"".join(self._pending))
+            self._journal.flush()
+            os.fsync(self._journal.fileno())
+        except OSError as err:
+            # Never retried: a second attempt could append whole lines after a torn one. The next
+            # writer cuts whatever this left past the last complete index line.
+            self._pending.clear()
+            self.pending_bytes = 0
+            raise write_error(self.path, file, err) from None
         n = len(self._pending)
         self._pending.clear()
         self.pending_bytes = 0
@@ -568,8 +672,9 @@ class StoreWriter:
 
     def abort(self) -> None:
         """Close without committing pending tracks (their frames are cut by the next writer)."""
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):  # closing flushes: on a full disk that fails again
             self._frames.close()
+        with contextlib.suppress(OSError):
             self._journal.close()
         self._release_lock()
 

@@ -400,15 +400,17 @@ def load_catalog(
     report = CatalogReport()
     table_paths = [Path(tracks)] if isinstance(tracks, (str, Path)) else [Path(t) for t in tracks]
     records: list[TrackRecord] = []
-    seen_ids: set[str] = set()
+    first_path: dict[str, Path] = {}
     for tp in table_paths:
         table = read_tracks(tp, audio_root)
         report.add(SKIPPED_TRACK_ROW, len(table.skipped), table.skipped)
         for rec in table.records:
-            if rec.track_id in seen_ids:
-                report.add(SKIPPED_TRACK_ROW, 1, [f"{tp}: duplicate track_id {rec.track_id!r} (first table's row kept)"])
+            kept = first_path.get(rec.track_id)
+            if kept is not None:
+                why = "(first table's row kept)" if kept == rec.path else f"with another path ({rec.path}; the first table's {kept} is used)"
+                report.add(SKIPPED_TRACK_ROW, 1, [f"{tp}: duplicate track_id {rec.track_id!r} {why}"])
                 continue
-            seen_ids.add(rec.track_id)
+            first_path[rec.track_id] = rec.path
             records.append(rec)
     if not records:
         raise MixtapeError(f"no usable track rows in {', '.join(map(str, table_paths))}")

@@ -7,7 +7,6 @@ rules to every format, so "unmatched" means the same thing everywhere and can be
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePath
@@ -16,7 +15,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 
 from mixtape.catalog.report import UNKNOWN_MAPPING, CatalogReport
-from mixtape.catalog.tracks import read_table_lines
+from mixtape.catalog.tracks import read_table_lines, split_csv_line
 from mixtape.errors import MixtapeError
 
 MATCH_MODES = ("auto", "id", "path")
@@ -50,7 +49,10 @@ def read_mapping(path: str | Path, track_index: Mapping[str, int], report: Catal
     lines, delimiter = read_table_lines(path, "mapping file", "rows 'entry,track_id'")
     mapping: dict[str, int] = {}
     unknown: list[str] = []
-    for lineno, row in enumerate(csv.reader(lines, delimiter=delimiter), start=1):
+    for lineno, line in enumerate(lines, start=1):
+        row = split_csv_line(line, delimiter)
+        if row is None:
+            raise MixtapeError(f"{path}:{lineno}: malformed quoting or an over-long field; expected two columns 'entry,track_id'")
         if not row or all(not c.strip() for c in row):
             continue
         if len(row) < 2 or not row[0].strip() or not row[1].strip():

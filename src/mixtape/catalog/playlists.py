@@ -11,7 +11,7 @@ and column); a bad playlist or entry inside a readable file is skipped and count
 from __future__ import annotations
 
 import codecs
-import csv
+import itertools
 import json
 import re
 from collections.abc import Sequence
@@ -24,6 +24,7 @@ from mixtape.catalog.report import (
     SKIPPED_PLAYLIST,
     CatalogReport,
 )
+from mixtape.catalog.tracks import split_csv_line
 from mixtape.errors import MixtapeError
 
 PLAYLIST_SUFFIXES = (".json", ".m3u", ".m3u8", ".jsonl", ".ndjson", ".csv", ".tsv")
@@ -121,6 +122,8 @@ def read_mpd_slice(path: str | Path, report: CatalogReport | None = None) -> Raw
         data = json.loads(_decode_utf8(path, path.read_bytes()))
     except json.JSONDecodeError as err:
         raise MixtapeError(_json_error(path, err)) from None
+    except RecursionError:
+        raise MixtapeError(f"{path}: malformed JSON (nested too deeply to be an MPD slice)") from None
     except OSError as err:
         raise MixtapeError(f"{path}: cannot read ({err.strerror})") from None
     playlists = data.get("playlists") if isinstance(data, dict) else None
@@ -177,6 +180,10 @@ def read_m3u(path: str | Path, playlist_id: str | None = None, report: CatalogRe
         raise MixtapeError(f"{path}: cannot read ({err.strerror})") from None
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # saved as "Unicode" by Windows tools
+        data = data.decode("utf-16", errors="replace").encode("utf-8")
+    if b"\0" in data:
+        raise MixtapeError(f"{path}: not a text playlist (it holds NUL bytes: binary data, e.g. an audio file named .m3u)")
     entries: list[str] = []
     fallback_lines: list[int] = []
     for lineno, raw in enumerate(data.splitlines(), start=1):
@@ -214,6 +221,9 @@ def read_playlists_jsonl(path: str | Path, report: CatalogReport | None = None) 
         except json.JSONDecodeError as err:
             report.add(SKIPPED_PLAYLIST, 1, [_json_error(path, err, line=lineno)])
             continue
+        except RecursionError:
+            report.add(SKIPPED_PLAYLIST, 1, [f"{path}:{lineno}: malformed JSON (nested too deeply)"])
+            continue
         pid = _playlist_id(obj.get("playlist_id", obj.get("pid"))) if isinstance(obj, dict) else None
         tracks = obj.get("tracks") if isinstance(obj, dict) else None
         if pid is None or not isinstance(tracks, list):
@@ -247,14 +257,17 @@ def read_playlists_csv(path: str | Path, report: CatalogReport | None = None) ->
     if not lines:
         raise MixtapeError(f"{path}: empty playlist table (expected a header 'playlist_id,track_id')")
     delimiter = "\t" if lines[0].count("\t") >= lines[0].count(",") else ","
-    reader = csv.reader(lines, delimiter=delimiter)
-    header = [h.strip().lower() for h in next(reader)]
+    header = [h.strip().lower() for h in split_csv_line(lines[0], delimiter) or []]
     pcol = next((header.index(c) for c in PLAYLIST_COLUMNS if c in header), None)
     tcol = next((header.index(c) for c in TRACK_COLUMNS if c in header), None)
     if pcol is None or tcol is None:
         raise MixtapeError(f"{path}: header {header} needs a playlist column ({'/'.join(PLAYLIST_COLUMNS)}) and a track column ({'/'.join(TRACK_COLUMNS)})")
     grouped: dict[str, list[str]] = {}
-    for lineno, row in enumerate(reader, start=2):
+    for lineno, line in enumerate(itertools.islice(lines, 1, None), start=2):  # no copy of a 66M-line list
+        row = split_csv_line(line, delimiter)
+        if row is None:
+            report.add(SKIPPED_ENTRY, 1, [f"{path}:{lineno}: malformed quoting (a '\"' that is never closed)"])
+            continue
         if not row or all(not c.strip() for c in row):
             continue
         pid = row[pcol].strip() if pcol < len(row) else ""

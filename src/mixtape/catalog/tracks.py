@@ -7,6 +7,7 @@ MTG-Jamendo's ``TRACK_ID ... PATH`` TSVs load as they are distributed).
 from __future__ import annotations
 
 import csv
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,12 +45,29 @@ def read_table_lines(path: Path, what: str, expected: str) -> tuple[list[str], s
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise MixtapeError(f"{what} not found: {path}") from None
+    except OSError as err:  # permissions, a folder given for a file, an I/O error
+        raise MixtapeError(f"{path}: cannot read the {what} ({err.strerror or err})") from None
     except UnicodeDecodeError as err:
         raise MixtapeError(f"{path}: not UTF-8 text ({err})") from None
     lines = text.splitlines()
     if not lines:
         raise MixtapeError(f"{path}: empty {what} (expected {expected})")
     return lines, "\t" if lines[0].count("\t") >= lines[0].count(",") else ","
+
+
+def split_csv_line(line: str, delimiter: str) -> list[str] | None:
+    """The fields of one CSV/TSV line, or None when its quoting is broken (a quote never closed).
+
+    Tables are parsed line by line because ``csv.reader`` over a list of lines lets one unbalanced
+    quote swallow every later row into a single field, silently; no table mixtape reads has a field
+    that spans lines.
+    """
+    if '"' not in line:
+        return line.split(delimiter) if line else []
+    try:
+        return next(csv.reader([line], delimiter=delimiter, strict=True), [])
+    except csv.Error:
+        return None
 
 
 def read_tracks(path: str | Path, audio_root: str | Path | None = None) -> TrackTable:
@@ -61,8 +79,7 @@ def read_tracks(path: str | Path, audio_root: str | Path | None = None) -> Track
     path = Path(path)
     root = Path(audio_root) if audio_root is not None else path.parent
     lines, delimiter = read_table_lines(path, "tracks table", f"a header with {', '.join(REQUIRED)}")
-    reader = csv.reader(lines, delimiter=delimiter)
-    header = [h.strip().lower() for h in next(reader)]
+    header = [h.strip().lower() for h in split_csv_line(lines[0], delimiter) or []]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise MixtapeError(f"{path}: header {header} lacks required column(s) {missing}")
@@ -70,7 +87,11 @@ def read_tracks(path: str | Path, audio_root: str | Path | None = None) -> Track
     records: list[TrackRecord] = []
     skipped: list[str] = []
     seen: set[str] = set()
-    for lineno, row in enumerate(reader, start=2):
+    for lineno, line in enumerate(itertools.islice(lines, 1, None), start=2):  # no copy of a 66M-line list
+        row = split_csv_line(line, delimiter)
+        if row is None:
+            skipped.append(f"{path}:{lineno}: malformed quoting (a '\"' that is never closed); fix the quotes of this row")
+            continue
         if not row or all(not c.strip() for c in row):
             continue
 

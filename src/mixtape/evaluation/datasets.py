@@ -13,7 +13,6 @@ reported and excluded by the metrics.
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mixtape.catalog.tracks import split_csv_line
 from mixtape.errors import MixtapeError
 from mixtape.io import get_logger
 
@@ -76,6 +76,12 @@ def _read_text(path: Path, what: str) -> list[str]:
         raise TagDataError(f"{what} not found: {path}") from None
     except UnicodeDecodeError as err:
         raise TagDataError(f"{path}: not UTF-8 text ({err})") from None
+
+
+def _csv_rows(lines: Sequence[str], delimiter: str) -> list[list[str] | None]:
+    """Each line's fields, None where its quoting is broken or a field is too long for the csv module:
+    parsed line by line, so one bad quote spoils one row instead of swallowing the rest of the file."""
+    return [split_csv_line(line, delimiter) for line in lines]
 
 
 def _label_matrix(rows: Sequence[Sequence[str]], vocab: dict[str, int]) -> np.ndarray:
@@ -195,8 +201,8 @@ def read_magnatagatune(annotations: str | Path, n_tags: int = 50, track_id: str 
     lines = _read_text(path, "MagnaTagATune annotations")
     if not lines:
         raise TagDataError(f"{path}: empty file (expected MagnaTagATune's annotations_final.csv)")
-    rows = list(csv.reader(lines, delimiter="\t"))
-    header = [h.strip().strip('"') for h in rows[0]]
+    rows = _csv_rows(lines, "\t")
+    header = [h.strip().strip('"') for h in rows[0] or []]
     if "clip_id" not in header or "mp3_path" not in header:
         raise TagDataError(f"{path}: header lacks clip_id/mp3_path; is this annotations_final.csv (tab-separated)?")
     if track_id not in ("clip_id", "mp3_path"):
@@ -207,6 +213,9 @@ def read_magnatagatune(annotations: str | Path, n_tags: int = 50, track_id: str 
     bad: list[str] = []
     keep_rows: list[list[str]] = []
     for lineno, row in enumerate(rows[1:], start=2):
+        if row is None:
+            bad.append(f"line {lineno}: malformed quoting or an over-long field")
+            continue
         if not row or all(not c.strip() for c in row):
             continue
         if len(row) != len(header):
@@ -258,8 +267,8 @@ def read_tag_csv(path: str | Path, splits_dir: str | Path | None = None) -> TagD
     if not lines:
         raise TagDataError(f"{path}: empty file (expected a header track_id,tags)")
     delimiter = "\t" if lines[0].count("\t") > lines[0].count(",") else ","
-    rows = list(csv.reader(lines, delimiter=delimiter))
-    header = [h.strip().lower() for h in rows[0]]
+    rows = _csv_rows(lines, delimiter)
+    header = [h.strip().lower() for h in rows[0] or []]
     if "track_id" not in header or "tags" not in header:
         raise TagDataError(f"{path}: header {header} needs columns track_id and tags (tags separated by '{TAG_SEPARATOR}')")
     id_col, tag_col = header.index("track_id"), header.index("tags")
@@ -270,6 +279,9 @@ def read_tag_csv(path: str | Path, splits_dir: str | Path | None = None) -> TagD
     bad: list[str] = []
     by_id: dict[str, tuple[list[str], str | None]] = {}
     for lineno, row in enumerate(rows[1:], start=2):
+        if row is None:
+            bad.append(f"line {lineno}: malformed quoting or an over-long field")
+            continue
         if not row or all(not c.strip() for c in row):
             continue
         get = lambda i: row[i].strip() if i is not None and i < len(row) else ""  # noqa: E731

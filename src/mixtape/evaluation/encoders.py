@@ -43,7 +43,11 @@ def load_eval_encoder(path: str | Path) -> EvalEncoder:
         from mixtape.models.export import load_exported, read_export_config
 
         info = read_export_config(path)
-        return EvalEncoder(load_exported(path), dict(info.get("mel") or {}) or None, int(info.get("patch_frames", 128)), str(path))
+        encoder = load_exported(path)
+        mel, patch_frames = info.get("mel") or {}, info.get("patch_frames", 128)
+        if not isinstance(mel, dict) or not isinstance(patch_frames, int) or isinstance(patch_frames, bool) or patch_frames < 1:
+            raise MixtapeError(f"{path / 'encoder.json'}: 'mel' must be an object and 'patch_frames' a positive integer, got {mel!r} and {patch_frames!r}")
+        return EvalEncoder(encoder, dict(mel) or None, patch_frames, str(path))
     if not path.exists():
         raise MixtapeError(f"encoder not found: {path} (give an export folder or a pre-training checkpoint)")
     try:

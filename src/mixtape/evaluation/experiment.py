@@ -295,13 +295,22 @@ def read_results(path: str | Path) -> list[ResultRow]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         raise MixtapeError(f"results file not found: {path} (run the experiment first)") from None
-    reader = csv.reader(lines)
-    header = [h.strip() for h in next(reader, [])]
+    except UnicodeDecodeError as err:
+        raise MixtapeError(f"{path}: not UTF-8 text ({err}); delete it and re-run the experiment to rewrite it from the finished runs") from None
+    try:
+        header = [h.strip() for h in _csv_fields(lines[0])] if lines else []
+    except csv.Error:
+        header = []
     if tuple(header) != RESULT_COLUMNS:
         raise MixtapeError(f"{path}: header {header} is not {','.join(RESULT_COLUMNS)}")
     rows: list[ResultRow] = []
     bad: list[str] = []
-    for lineno, fields in enumerate(reader, start=2):
+    for lineno, line in enumerate(lines[1:], start=2):
+        try:
+            fields = _csv_fields(line)
+        except csv.Error as err:  # an over-long field, or a NUL in old Pythons
+            bad.append(f"line {lineno}: {err}")
+            continue
         if not fields:
             continue
         try:
@@ -313,6 +322,11 @@ def read_results(path: str | Path) -> list[ResultRow]:
     if bad:
         log.warning("%s: %d malformed row(s) skipped: %s", path, len(bad), "; ".join(bad[:5]))
     return rows
+
+
+def _csv_fields(line: str) -> list[str]:
+    """One line's fields: results.csv has no field spanning lines, so one bad quote spoils one row only."""
+    return next(csv.reader([line]), [])
 
 
 @dataclass

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
+from mixtape.catalog.tracks import split_csv_line
 from mixtape.config import StrictConfig
 from mixtape.errors import MixtapeError
 from mixtape.evaluation.metrics import (
@@ -92,8 +92,7 @@ def read_triplets(path: str | Path, track_index: Mapping[str, int]) -> Triplets:
     if not lines:
         raise SimilarityDataError(f"{path}: empty file (expected a header {','.join(TRIPLET_COLUMNS)})")
     delimiter = "\t" if lines[0].count("\t") > lines[0].count(",") else ","
-    rows = csv.reader(lines, delimiter=delimiter)
-    header = [h.strip().lower() for h in next(rows)]
+    header = [h.strip().lower() for h in split_csv_line(lines[0], delimiter) or []]
     missing = [c for c in TRIPLET_COLUMNS if c not in header]
     if missing:
         raise SimilarityDataError(f"{path}: header {header} lacks column(s) {missing} (expected {','.join(TRIPLET_COLUMNS)})")
@@ -101,7 +100,11 @@ def read_triplets(path: str | Path, track_index: Mapping[str, int]) -> Triplets:
     out: list[tuple[int, int, int, float, float]] = []
     unknown: list[str] = []
     bad: list[str] = []
-    for lineno, row in enumerate(rows, start=2):
+    for lineno, line in enumerate(lines[1:], start=2):
+        row = split_csv_line(line, delimiter)  # line by line: one bad quote spoils one row, not the rest of the file
+        if row is None:
+            bad.append(f"{path}:{lineno}: malformed quoting or an over-long field")
+            continue
         if not row or all(not c.strip() for c in row):
             continue
         if len(row) <= max(col):

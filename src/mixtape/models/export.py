@@ -24,6 +24,7 @@ from safetensors.torch import save as save_safetensors_bytes
 from mixtape.errors import MixtapeError
 from mixtape.io import atomic_write_bytes, atomic_write_text, file_checksum, get_logger, read_json_header
 from mixtape.models.encoder import Encoder
+from mixtape.models.weights import build_for_weights
 
 log = get_logger(__name__)
 
@@ -97,23 +98,26 @@ def load_exported(out_dir: str | Path) -> Encoder:
     """Rebuild the ``Encoder`` of an export folder (CPU, eval mode), checking weights against the JSON."""
     out_dir = Path(out_dir)
     info = read_export_config(out_dir)
+    config = out_dir / CONFIG_FILE
+    kwargs = info.get("backbone_kwargs", {})
+    if not isinstance(info["weights"], str) or Path(info["weights"]).name != info["weights"] or not isinstance(kwargs, dict):
+        raise ExportError(f"{config}: 'weights' must name a file of {out_dir} and 'backbone_kwargs' be an object, got {info['weights']!r} and {kwargs!r}")
     weights_path = out_dir / info["weights"]
     if not weights_path.is_file():
-        raise ExportError(f"{weights_path}: weights file named in {out_dir / CONFIG_FILE} is missing")
+        raise ExportError(f"{weights_path}: weights file named in {config} is missing")
     checksum = info.get("weights_checksum")
     if checksum is not None and file_checksum(weights_path) != checksum:
         raise ExportError(f"{weights_path}: checksum differs from the one in {CONFIG_FILE} (weights replaced or truncated after export)")
-    encoder = Encoder(info["backbone"], int(info["n_mels"]), **info.get("backbone_kwargs", {}))
-    if encoder.embedding_dim != info["embedding_dim"]:
-        raise ExportError(f"{out_dir / CONFIG_FILE}: embedding_dim {info['embedding_dim']} but backbone '{info['backbone']}' gives {encoder.embedding_dim}")
     try:
         state = load_safetensors_bytes(weights_path.read_bytes())
     except SafetensorError as err:
         raise ExportError(f"{weights_path}: not a readable safetensors file: {err}") from None
-    try:
-        encoder.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        raise ExportError(f"{weights_path}: weights do not fit backbone '{info['backbone']}': {err}") from None
+    # Built only once its shapes match the weights: a damaged encoder.json cannot make it allocate more than they hold.
+    encoder = build_for_weights(
+        lambda: Encoder(info["backbone"], int(info["n_mels"]), **kwargs), state, str(weights_path), ExportError, f"weights do not fit backbone {info['backbone']!r} as {CONFIG_FILE} records it"
+    )
+    if encoder.embedding_dim != info["embedding_dim"]:
+        raise ExportError(f"{config}: embedding_dim {info['embedding_dim']!r} but backbone '{info['backbone']}' gives {encoder.embedding_dim}")
     return encoder.eval()
 
 

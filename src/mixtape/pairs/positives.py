@@ -9,12 +9,15 @@ Every strategy is stored the same way, as a short walk over sparse CSR matrices 
 - ``mix``: a weighted choice among other strategies' positives, per anchor.
 
 Sampling a batch is then a few vectorised index operations, whatever the strategy, and a strategy's
-positives save to and load from plain ``.npz`` CSR files plus a JSON metadata file.
+positives save to and load from plain ``.npz`` CSR files plus a JSON metadata file. The metadata
+records the checksum of every file it refers to (``files``), and loading refuses a file that changed
+since it was written (folders written before checksums were recorded load unchecked).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,12 +26,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from mixtape.errors import MixtapeError
-from mixtape.io import atomic_open, atomic_write_text, read_json_header
+from mixtape.io import ARRAY_FILE_ERRORS, atomic_open, atomic_write_text, file_checksum, read_json_header
 
 FORMAT = "mixtape-positives"
 FORMAT_VERSION = 1
 META_FILE = "positives.json"
 STATS_FILE = "stats.json"
+ANCHORS_FILE = "anchors.npy"
+TRACK_IDS_FILE = "track_ids.json"
 _MAX_REDRAWS = 1000
 
 
@@ -128,7 +133,7 @@ class Positives:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / META_FILE).unlink(missing_ok=True)
-        with atomic_open(folder / "anchors.npy", "wb") as f:
+        with atomic_open(folder / ANCHORS_FILE, "wb") as f:
             np.save(f, self.anchors)
         hop_files = []
         for i, hop in enumerate(self.hops):
@@ -142,8 +147,9 @@ class Positives:
             part.save(folder / sub)
             part_meta.append({"folder": sub, "strategy": part.strategy, "weight": float(w)})
         if not self.parts:
-            atomic_write_text(folder / "track_ids.json", json.dumps(self.track_ids.tolist()))
+            atomic_write_text(folder / TRACK_IDS_FILE, json.dumps(self.track_ids.tolist()))
         atomic_write_text(folder / STATS_FILE, json.dumps(self.stats, indent=2, default=_json_default))
+        referred = [ANCHORS_FILE, *hop_files, *([] if self.parts else [TRACK_IDS_FILE]), *(f"{p['folder']}/{META_FILE}" for p in part_meta)]
         meta = {
             "format": FORMAT,
             "version": FORMAT_VERSION,
@@ -154,6 +160,7 @@ class Positives:
             "hops": hop_files,
             "parts": part_meta,
             **(extra or {}),
+            "files": {name: file_checksum(folder / name) for name in referred},
         }
         atomic_write_text(folder / META_FILE, json.dumps(meta, indent=2, default=_json_default))
         return folder
@@ -162,21 +169,103 @@ class Positives:
     def load(cls, folder: str | Path) -> Positives:
         folder = Path(folder)
         meta = read_metadata(folder)
+        changed = changed_files(folder, meta, recursive=False)  # each part checks its own files as it loads
+        if changed:
+            file, what = changed[0]
+            raise MixtapeError(f"{file}: {what}; re-run `mixtape pairs` to rebuild the positives in {folder}")
+        problem = _metadata_problem(meta)
+        if problem:
+            raise MixtapeError(f"{folder / META_FILE}: damaged ({problem}); re-run `mixtape pairs` to rebuild the positives in {folder}")
+        parts = tuple(cls.load(folder / p["folder"]) for p in meta["parts"])
+        weights = np.array([p["weight"] for p in meta["parts"]], dtype=np.float64) if parts else None
+        if parts:
+            track_ids = parts[0].track_ids
+        else:
+            ids = _read_part(folder / TRACK_IDS_FILE, lambda f: json.loads(f.read_text(encoding="utf-8")))
+            if not isinstance(ids, list) or not all(isinstance(t, str) for t in ids):
+                raise MixtapeError(f"{folder / TRACK_IDS_FILE}: not a JSON list of track ids; re-run `mixtape pairs`")
+            track_ids = np.array(ids, dtype=object)
+        anchors = _read_part(folder / ANCHORS_FILE, lambda file: _with_handle(file, lambda f: np.load(f, allow_pickle=False)))
+        if anchors.ndim != 1 or anchors.dtype.kind not in "iu":
+            raise MixtapeError(f"{folder / ANCHORS_FILE}: expected a 1-D integer array, got {anchors.dtype} {list(anchors.shape)}; re-run `mixtape pairs`")
+        hops = tuple(_read_part(folder / name, lambda file: _with_handle(file, lambda f: sp.load_npz(f).tocsr())) for name in meta["hops"])
+        stats = _read_part(folder / STATS_FILE, lambda f: json.loads(f.read_text(encoding="utf-8"))) if (folder / STATS_FILE).exists() else {}
+        if len(track_ids) != meta["n_tracks"] or len(anchors) != meta["n_anchors"] or any(list(p.track_ids) != list(track_ids) for p in parts[1:]):
+            raise MixtapeError(f"{folder}: positives files disagree with {META_FILE} (tracks or anchors count, or the parts' tracks)")
         try:
-            parts = tuple(cls.load(folder / p["folder"]) for p in meta["parts"])
-            weights = np.array([p["weight"] for p in meta["parts"]], dtype=np.float64) if parts else None
-            if parts:
-                track_ids = parts[0].track_ids
-            else:
-                track_ids = np.array(json.loads((folder / "track_ids.json").read_text(encoding="utf-8")), dtype=object)
-            anchors = np.load(folder / "anchors.npy")
-            hops = tuple(sp.load_npz(folder / name).tocsr() for name in meta["hops"])
-            stats = json.loads((folder / STATS_FILE).read_text(encoding="utf-8")) if (folder / STATS_FILE).exists() else {}
-        except (OSError, ValueError, KeyError) as err:
-            raise MixtapeError(f"{folder}: unreadable positives ({type(err).__name__}: {err})") from None
-        if len(track_ids) != meta["n_tracks"] or len(anchors) != meta["n_anchors"]:
-            raise MixtapeError(f"{folder}: positives files disagree with {META_FILE} (tracks or anchors count)")
-        return cls(meta["strategy"], track_ids, anchors, hops, dict(meta["params"]), stats, parts, weights)
+            positives = cls(meta["strategy"], track_ids, anchors, hops, dict(meta["params"]), stats, parts, weights)
+        except MixtapeError as err:
+            raise MixtapeError(f"{folder}: {err}; re-run `mixtape pairs`") from None
+        problem = _walk_problem(positives)
+        if problem:
+            raise MixtapeError(f"{folder}: damaged positives ({problem}); re-run `mixtape pairs`")
+        return positives
+
+
+def _read_part(file: Path, read: Callable[[Path], Any]) -> Any:
+    """``read(file)``, with any error of a torn or damaged file (numpy, scipy, zip, JSON) as one naming it."""
+    try:
+        return read(file)
+    except (*ARRAY_FILE_ERRORS, RecursionError) as err:
+        raise MixtapeError(f"{file}: unreadable positives file ({type(err).__name__}: {err}); re-run `mixtape pairs`") from None
+
+
+def _with_handle(file: Path, read: Callable[[Any], Any]) -> Any:
+    """``read`` on our own open handle of ``file``: numpy and scipy leak theirs when the file is damaged."""
+    with open(file, "rb") as f:
+        return read(f)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_name(value: Any) -> bool:
+    """A plain file or folder name inside the positives folder (no path, not '.' or '..': a part that
+    named its own folder would load itself forever)."""
+    return isinstance(value, str) and value not in ("", ".", "..") and Path(value).name == value
+
+
+def _metadata_problem(meta: dict[str, Any]) -> str | None:
+    """What in a positives.json does not have the type the loader uses it as (None when all is well)."""
+    parts, hops = meta.get("parts"), meta.get("hops")
+    if not isinstance(meta.get("strategy"), str) or not isinstance(meta.get("params"), dict):
+        return "strategy must be a name and params an object"
+    if not _is_count(meta.get("n_tracks")) or not _is_count(meta.get("n_anchors")):
+        return f"n_tracks {meta.get('n_tracks')!r} and n_anchors {meta.get('n_anchors')!r} must be counts"
+    if not isinstance(hops, list) or not all(_is_name(h) for h in hops):
+        return f"hops {hops!r} must be a list of file names"
+    if not isinstance(parts, list) or not all(isinstance(p, dict) and _is_name(p.get("folder")) for p in parts):
+        return "parts must be a list of objects naming a subfolder each"
+    if not all(isinstance(p.get("weight"), (int, float)) and not isinstance(p.get("weight"), bool) and p["weight"] >= 0 for p in parts):
+        return "every part needs a non-negative weight"
+    return None
+
+
+def _walk_problem(pos: Positives) -> str | None:
+    """Whether sampling can walk the hops from every anchor: indices in range, shapes that chain, and no
+    empty row on the way (a damaged hop would otherwise give wrong tracks or an IndexError mid-training)."""
+    rows = pos.anchors
+    for i, hop in enumerate(pos.hops):
+        try:
+            hop.check_format(full_check=True)
+        except ValueError as err:
+            return f"hop {i}: {err}"
+        if i and pos.hops[i - 1].shape[1] != hop.shape[0]:
+            return f"hop {i - 1} leads to {pos.hops[i - 1].shape[1]} rows, hop {i} has {hop.shape[0]}"
+        if (np.diff(hop.indptr)[rows] == 0).any():
+            return f"hop {i} has an empty row that sampling must walk through"
+        rows = np.unique(hop[rows].indices)
+    if len(pos.hops) > 1 and len(pos.anchors):
+        # the last hop must offer each anchor another track than itself in every group it can reach
+        first, last = pos.hops[0][pos.anchors], pos.hops[-1]
+        groups = first.indices
+        owners = np.repeat(pos.anchors, np.diff(first.indptr))
+        sizes = np.diff(last.indptr)[groups]
+        alone = (sizes == 1) & (last.indices[last.indptr[groups]] == owners)
+        if len(pos.hops) == 2 and alone.any():
+            return f"track {int(owners[alone][0])} reaches a group that holds only itself"
+    return None
 
 
 def read_metadata(folder: str | Path) -> dict[str, Any]:
@@ -188,6 +277,39 @@ def read_metadata(folder: str | Path) -> dict[str, Any]:
         version=FORMAT_VERSION,
         missing_hint=f"no positives here in {folder}; run `mixtape pairs`",
     )
+
+
+def changed_files(folder: str | Path, meta: dict[str, Any], recursive: bool = True) -> list[tuple[Path, str]]:
+    """The files the metadata refers to that are missing or no longer have their recorded checksum,
+    each with what is wrong in words (a mixture's parts too, when ``recursive``); empty for a folder
+    written before checksums were recorded."""
+    folder = Path(folder)
+    recorded = meta.get("files")
+    out: list[tuple[Path, str]] = []
+    if recursive:
+        parts = meta.get("parts")
+        for part in parts if isinstance(parts, list) else []:
+            if not isinstance(part, dict) or not part.get("folder"):
+                continue  # a malformed entry is the loader's to report
+            sub = folder / str(part["folder"])
+            if folder.resolve() not in sub.resolve().parents:
+                continue  # parts live in subfolders; anything else is malformed (and could loop)
+            try:
+                out += changed_files(sub, read_metadata(sub))
+            except MixtapeError as err:
+                out.append((sub / META_FILE, f"unreadable ({err})"))
+    if not isinstance(recorded, dict):
+        return out
+    for name, checksum in recorded.items():
+        path = folder / str(name)
+        try:
+            if file_checksum(path) != checksum:
+                out.append((path, "changed since it was written"))
+        except FileNotFoundError:
+            out.append((path, "missing (it was written with the positives)"))
+        except OSError as err:
+            out.append((path, f"unreadable ({err.strerror or err})"))
+    return out
 
 
 def _json_default(value: Any) -> Any:

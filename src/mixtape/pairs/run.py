@@ -16,7 +16,7 @@ from typing import Any
 from mixtape.catalog import catalog_info, load_catalog, playlist_files
 from mixtape.errors import MixtapeError
 from mixtape.io import atomic_write_text, file_checksum, get_logger, progress
-from mixtape.pairs.positives import FORMAT_VERSION, META_FILE, Positives, read_metadata
+from mixtape.pairs.positives import FORMAT_VERSION, META_FILE, Positives, changed_files, read_metadata
 from mixtape.pairs.strategies import STRATEGIES, format_stats, parse_mix, strategy_params
 
 log = get_logger(__name__)
@@ -104,11 +104,11 @@ def run_pairs(
             meta = read_metadata(out)
         except MixtapeError:
             meta = {}
-        if meta.get("fingerprint") == fingerprint:
+        if meta.get("fingerprint") == fingerprint and not changed_files(out, meta):
             stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
             log.info("pairs: %s is up to date (same inputs and parameters); nothing to do", out)
             return PairsRun(out, stats, skipped=True)
-        log.info("pairs: %s holds positives of other inputs or parameters; rebuilding", out)
+        log.info("pairs: %s holds positives of other inputs or parameters, or its files changed; rebuilding", out)
     catalog = load_catalog(table_paths, playlists, heldout, holdout_tracks, audio_root, mapping=mapping, match=match)
     positives: Positives = build_positives(catalog, strategy, **params)
     (out / META_FILE).unlink(missing_ok=True)  # the folder is incomplete until save() rewrites it

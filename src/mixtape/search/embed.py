@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from mixtape.audio.store import store_fingerprint
 from mixtape.catalog.tracks import TrackRecord, TrackTable, read_tracks
 from mixtape.errors import MixtapeError
-from mixtape.io import atomic_open, get_logger, progress
+from mixtape.io import ARRAY_FILE_ERRORS, atomic_open, get_logger, progress
 
 from .embeddings import (
     FAILURES_FILE,
@@ -35,7 +36,6 @@ from .embeddings import (
     EmbeddingsError,
     TrackMeta,
     encoder_fingerprint,
-    store_fingerprint,
     write_embeddings,
 )
 
@@ -138,7 +138,7 @@ class _PartStore:
         if self.dir.exists():
             try:
                 same = json.loads(owner.read_text(encoding="utf-8")).get("fingerprint") == fingerprint
-            except (FileNotFoundError, json.JSONDecodeError):
+            except (OSError, ValueError, AttributeError, RecursionError):  # missing, not UTF-8, not JSON, not an object
                 same = False
             if not same:
                 log.info("discarding saved chunks of another encoder in %s", self.dir)
@@ -154,12 +154,19 @@ class _PartStore:
         """The chunk's vectors, failed mask and failure reasons when saved for exactly these tracks and
         audio checksums, else None (not saved yet, or the store changed since)."""
         try:
-            with np.load(self.path(chunk), allow_pickle=False) as z:
+            with open(self.path(chunk), "rb") as f, np.load(f, allow_pickle=False) as z:  # our own handle: numpy leaks its own when the file is damaged
                 if z["track_ids"].tolist() != track_ids or z["checksums"].tolist() != checksums:
                     return None
-                return np.asarray(z["vectors"], dtype=np.float32), np.asarray(z["failed"], dtype=bool), [str(r) for r in z["reasons"].tolist()]
-        except (FileNotFoundError, OSError, KeyError, ValueError):
+                vectors, failed = np.asarray(z["vectors"], dtype=np.float32), np.asarray(z["failed"], dtype=bool)
+                reasons = [str(r) for r in np.asarray(z["reasons"]).reshape(-1).tolist()]
+        except ARRAY_FILE_ERRORS as err:  # a torn or damaged chunk is recomputed, never trusted
+            if not isinstance(err, FileNotFoundError):
+                log.warning("%s: unreadable (%s: %s); embedding its tracks again", self.path(chunk), type(err).__name__, err)
             return None
+        if vectors.ndim != 2 or failed.shape != (len(track_ids),) or len(vectors) != len(track_ids) or len(reasons) != int(failed.sum()):
+            log.warning("%s: arrays do not fit its %d tracks; embedding them again", self.path(chunk), len(track_ids))
+            return None
+        return vectors, failed, reasons
 
     def save(self, chunk: int, track_ids: list[str], checksums: list[str], vectors: np.ndarray, failed: np.ndarray, reasons: list[str]) -> None:
         with atomic_open(self.path(chunk), "wb") as f:

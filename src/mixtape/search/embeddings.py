@@ -8,7 +8,8 @@ Layout (all in one folder, ``embeddings.json`` written last so its presence mean
   so a re-run reuses the vectors of unchanged files);
 - ``failures.tsv``    ``track_id, path, reason`` of every track that has no vector;
 - ``embeddings.json`` format, count, dim, the encoder's fingerprint and source, the feature store's
-  fingerprint, the shard, and a checksum of ``vectors.npy``'s array bytes.
+  fingerprint, the shard, a checksum of ``vectors.npy``'s array bytes (checked by ``mixtape doctor``:
+  hashing millions of vectors at every open would be slow) and of ``tracks.tsv`` (checked at open).
 
 The fingerprints make staleness detectable: an index records the embeddings checksum it was built
 from, and a query embedded with another encoder than the collection's is refused.
@@ -29,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from mixtape.errors import MixtapeError
-from mixtape.io import atomic_write_text, read_json_header
+from mixtape.io import ARRAY_FILE_ERRORS, atomic_write_text, file_checksum, progress, read_json_header
 
 FORMAT_NAME = "mixtape-embeddings"
 FORMAT_VERSION = 1
@@ -100,7 +101,9 @@ def read_track_meta(path: Path) -> TrackMeta:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise EmbeddingsError(f"{path}: missing (the embeddings/index folder is incomplete)") from None
-    rows = list(csv.reader(io.StringIO(text), delimiter="\t"))
+    except UnicodeDecodeError as err:
+        raise EmbeddingsError(f"{path}: not UTF-8 text ({err}); the embeddings/index folder is damaged, re-run the command that wrote it") from None
+    rows = _tsv_rows(path, text)
     if not rows or tuple(rows[0]) != TRACK_COLUMNS:
         raise EmbeddingsError(f"{path}: expected the header {list(TRACK_COLUMNS)}, got {rows[0] if rows else 'an empty file'}")
     body = rows[1:]
@@ -123,11 +126,21 @@ def write_failures(path: Path, failures: Iterable[tuple[str, str, str]]) -> Path
     return atomic_write_text(path, buf.getvalue())
 
 
+def _tsv_rows(path: Path, text: str) -> list[list[str]]:
+    try:
+        return list(csv.reader(io.StringIO(text), delimiter="\t"))
+    except csv.Error as err:  # a bare carriage return or an over-long field
+        raise EmbeddingsError(f"{path}: malformed tab-separated text ({err}); the folder is damaged, re-run the command that wrote it") from None
+
+
 def read_failures(path: Path) -> list[tuple[str, str, str]]:
     try:
-        rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8")), delimiter="\t"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return []
+    except UnicodeDecodeError as err:
+        raise EmbeddingsError(f"{path}: not UTF-8 text ({err}); it only lists failed tracks: delete it, or re-run the command that wrote it") from None
+    rows = _tsv_rows(path, text)
     return [(r[0], r[1] if len(r) > 1 else "", r[2] if len(r) > 2 else "") for r in rows[1:] if r]
 
 
@@ -147,6 +160,13 @@ def vectors_checksum(vectors: np.ndarray, block: int = 65536) -> str:
     return array_checksum(np.asarray(vectors[i : i + block], dtype=np.float32) for i in range(0, len(vectors), block))
 
 
+def changed_vectors(emb: Embeddings) -> bool:
+    """True when ``vectors.npy`` no longer holds the vectors whose checksum ``embeddings.json`` records
+    (reads every vector once, in blocks, with a progress bar)."""
+    blocks = progress(emb.blocks(), desc="hashing vectors", total=-(-len(emb) // 65536), unit="block")
+    return array_checksum(blocks) != emb.checksum
+
+
 def encoder_fingerprint(module: Any) -> str:
     """blake2b over the encoder's parameter names and bytes: the same weights give the same fingerprint
     whether they came from a checkpoint or an export folder, so a query is embedded with the collection's model."""
@@ -154,16 +174,6 @@ def encoder_fingerprint(module: Any) -> str:
     for name, tensor in sorted(module.state_dict().items()):
         h.update(name.encode("utf-8"))
         h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-def store_fingerprint(store: Any) -> str:
-    """blake2b over a feature store's mel settings, track ids, source checksums and frame counts."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(json.dumps(store.mel_config.model_dump(mode="json"), sort_keys=True).encode("utf-8"))
-    h.update("\0".join(store.track_ids).encode("utf-8"))
-    h.update("\0".join(store.checksums).encode("utf-8"))
-    h.update(np.asarray(store.n_frames, dtype=np.int64).tobytes())
     return h.hexdigest()
 
 
@@ -188,11 +198,13 @@ class Embeddings:
             vectors = np.load(path / VECTORS_FILE, mmap_mode="r", allow_pickle=False)
         except FileNotFoundError:
             raise EmbeddingsError(f"{path / VECTORS_FILE}: missing (the embeddings folder is incomplete; re-run `mixtape embed`)") from None
-        except ValueError as err:
-            raise EmbeddingsError(f"{path / VECTORS_FILE}: not a readable .npy array ({err})") from None
-        if vectors.ndim != 2 or vectors.dtype != np.float32 or vectors.shape != (meta["count"], meta["dim"]):
+        except ARRAY_FILE_ERRORS as err:  # empty, torn, a damaged header
+            raise EmbeddingsError(f"{path / VECTORS_FILE}: not a readable .npy array ({type(err).__name__}: {err}); re-run `mixtape embed`") from None
+        if vectors.ndim != 2 or vectors.dtype != np.float32 or vectors.shape != (meta["count"], meta["dim"]) or not vectors.flags.c_contiguous:
             raise EmbeddingsError(f"{path / VECTORS_FILE}: array {vectors.dtype} {list(vectors.shape)} does not match {META_FILE} (float32 [{meta['count']}, {meta['dim']}])")
         tracks = read_track_meta(path / TRACKS_FILE)
+        if meta.get("tracks_checksum") is not None and file_checksum(path / TRACKS_FILE) != meta["tracks_checksum"]:
+            raise EmbeddingsError(f"{path / TRACKS_FILE}: changed since the embeddings were written (its checksum differs from {META_FILE}); re-run `mixtape embed` into {path}")
         if len(tracks) != len(vectors):
             raise EmbeddingsError(f"{path / TRACKS_FILE}: {len(tracks)} tracks for {len(vectors)} vectors")
         return cls(path, meta, vectors, tracks, read_failures(path / FAILURES_FILE))
@@ -275,8 +287,11 @@ def write_embeddings(path: Path, vector_blocks: Iterable[np.ndarray], count: int
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
     tmp.replace(path / VECTORS_FILE)
-    atomic_write_text(path / TRACKS_FILE, tracks.to_tsv())
+    tracks_file = atomic_write_text(path / TRACKS_FILE, tracks.to_tsv())
     write_failures(path / FAILURES_FILE, failures)
-    full = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "count": count, "dim": dim, "dtype": "float32", **meta, "vectors_checksum": h.hexdigest(), "failed": len(failures)}
+    full = {
+        "format": FORMAT_NAME, "version": FORMAT_VERSION, "count": count, "dim": dim, "dtype": "float32", **meta,
+        "vectors_checksum": h.hexdigest(), "tracks_checksum": file_checksum(tracks_file), "failed": len(failures),
+    }
     atomic_write_text(path / META_FILE, json.dumps(full, indent=2) + "\n")
     return Embeddings.open(path)

@@ -22,12 +22,14 @@ equally distant tracks never count as misses.
 
 Index folder: ``index.faiss`` (the FAISS index, holding the normalised vectors), ``tracks.tsv``
 (row i = FAISS id i: track id, artist, album, audio path), ``index.json`` (kind, parameters, recall,
-build time, the checksum of the embeddings it indexes and the encoder's fingerprint), and
-``mutual_proximity.npz`` when built with ``mutual_proximity=True``. ``index.json`` is written last.
+build time, the checksum of the embeddings it indexes, the encoder's fingerprint, and the checksum
+of every file of the folder under ``files``), and ``mutual_proximity.npz`` when built with
+``mutual_proximity=True``. ``index.json`` is written last; opening the index verifies the files.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -42,7 +44,7 @@ from pydantic import Field
 
 from mixtape.config import StrictConfig
 from mixtape.errors import MixtapeError
-from mixtape.io import atomic_open, atomic_write_text, get_logger, progress, read_json_header
+from mixtape.io import atomic_open, atomic_write_text, file_checksum, get_logger, progress, read_json_header
 
 from .embeddings import TRACKS_FILE, Embeddings
 from .rerank import MP_FILE, compute_moments, save_moments
@@ -222,14 +224,88 @@ def read_index_meta(path: Path) -> dict[str, Any]:
     file = path / INDEX_META
     if not path.is_dir():
         raise SearchIndexError(f"index folder not found: {path} (build it with `mixtape index EMBEDDINGS --out {path}`)")
-    return read_json_header(
+    meta = read_json_header(
         file,
         kind="index",
         format_name=INDEX_FORMAT,
         version=INDEX_VERSION,
         missing_hint="the index is incomplete or this is not an index folder; re-run `mixtape index`",
         error=SearchIndexError,
+        required=("kind", "n", "dim"),
     )
+    problems = _meta_problems(meta)
+    if problems:
+        raise SearchIndexError(f"{file}: damaged ({'; '.join(problems)}); rebuild the index with `mixtape index`")
+    return meta
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _meta_problems(meta: dict[str, Any]) -> list[str]:
+    """What in an ``index.json`` does not have the type its readers use it as (empty when all is well)."""
+    problems = []
+    if meta["kind"] not in ("flat", "ivf", "hnsw"):
+        problems.append(f"kind {meta['kind']!r} is not flat, ivf or hnsw")
+    if not _is_count(meta["n"]) or not _is_count(meta["dim"]):
+        problems.append(f"n {meta['n']!r} and dim {meta['dim']!r} must be counts")
+    params = meta.get("params", {})
+    if not isinstance(params, dict) or not all(_is_count(v) for v in params.values()):
+        problems.append(f"params {params!r} must map names to counts")
+    for key in ("encoder", "embeddings", "files"):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            problems.append(f"{key} must be an object, got {type(meta[key]).__name__}")
+    embeddings = meta.get("embeddings") or {}
+    if isinstance(embeddings, dict) and not isinstance(embeddings.get("path", ""), str):
+        problems.append("embeddings.path must be a string")
+    return problems
+
+
+def read_faiss(file: Path) -> tuple[Any, str]:
+    """A FAISS index read from ``file`` and the blake2b of the file's bytes (hashed as they are read, so
+    verifying it against ``index.json`` costs no second pass over a large index)."""
+    import faiss
+
+    h = hashlib.blake2b(digest_size=16)
+    try:
+        with open(file, "rb") as f:
+
+            def read(n: int) -> bytes:
+                chunk = f.read(n)
+                h.update(chunk)
+                return chunk
+
+            index = faiss.read_index(faiss.PyCallbackIOReader(read))
+            while rest := f.read(1 << 20):  # bytes after the index would not be read by FAISS: hash them too
+                h.update(rest)
+    except FileNotFoundError:
+        raise SearchIndexError(f"{file}: missing (the index folder is incomplete); rebuild it with `mixtape index`") from None
+    except RuntimeError as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise SearchIndexError(f"{file}: not a readable FAISS index ({first}); rebuild it with `mixtape index`") from None
+    return index, h.hexdigest()
+
+
+def changed_index_files(path: Path, meta: dict[str, Any], known: dict[str, str] | None = None) -> list[tuple[Path, str]]:
+    """Files of an index folder that are missing or differ from the checksums ``index.json`` records,
+    each with what is wrong in words; ``known`` gives checksums already computed (name -> checksum).
+    Empty for an index built before checksums were recorded."""
+    recorded = meta.get("files")
+    out: list[tuple[Path, str]] = []
+    for name, want in (recorded.items() if isinstance(recorded, dict) else []):
+        file = path / str(name)
+        try:
+            got = (known or {}).get(str(name)) or file_checksum(file)
+        except FileNotFoundError:
+            out.append((file, f"missing (it was written with the index; {INDEX_META} refers to it)"))
+            continue
+        except OSError as err:
+            out.append((file, f"unreadable ({err.strerror or err})"))
+            continue
+        if got != want:
+            out.append((file, f"changed since the index was built (its checksum differs from the one in {INDEX_META})"))
+    return out
 
 
 def build_index(embeddings: str | Path, out: str | Path, settings: IndexSettings | None = None, force: bool = False) -> IndexReport:
@@ -298,9 +374,18 @@ def build_index(embeddings: str | Path, out: str | Path, settings: IndexSettings
         (out / MP_FILE).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     (out / INDEX_META).unlink(missing_ok=True)  # incomplete until the new metadata lands
+    index_hash = hashlib.blake2b(digest_size=16)  # the same digest as mixtape.io.file_checksum, without reading the file back
     with atomic_open(out / INDEX_FILE, "wb") as f:
-        faiss.write_index(index, faiss.PyCallbackIOWriter(f.write))
-    atomic_write_text(out / TRACKS_FILE, emb.tracks.to_tsv())
+
+        def write(chunk: bytes) -> int:
+            index_hash.update(chunk)
+            return f.write(chunk)
+
+        faiss.write_index(index, faiss.PyCallbackIOWriter(write))
+    tracks_file = atomic_write_text(out / TRACKS_FILE, emb.tracks.to_tsv())
+    files = {INDEX_FILE: index_hash.hexdigest(), TRACKS_FILE: file_checksum(tracks_file)}
+    if cfg.mutual_proximity:
+        files[MP_FILE] = file_checksum(out / MP_FILE)
     build_seconds = time.perf_counter() - started
     meta = {
         "format": INDEX_FORMAT,
@@ -319,6 +404,7 @@ def build_index(embeddings: str | Path, out: str | Path, settings: IndexSettings
         "embeddings": {"path": str(emb.path.resolve()), "checksum": emb.checksum, "failed": len(emb.failures)},
         "encoder": emb.encoder_info,
         "faiss": faiss.__version__,
+        "files": files,
     }
     atomic_write_text(out / INDEX_META, json.dumps(meta, indent=2) + "\n")
     report = IndexReport(out, kind, n, dim, params, recall, meta["recall_queries"], build_seconds, tuning, cfg.mutual_proximity)

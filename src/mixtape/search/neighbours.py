@@ -17,7 +17,7 @@ import numpy as np
 from mixtape.io import get_logger
 
 from .embeddings import TRACKS_FILE, read_meta, read_track_meta
-from .index import INDEX_FILE, SearchIndexError, read_index_meta, set_search_param, unit_rows
+from .index import INDEX_FILE, INDEX_META, SearchIndexError, changed_index_files, read_faiss, read_index_meta, set_search_param, unit_rows
 from .rerank import MP_FILE, Moments, load_moments, mp_scores
 
 log = get_logger(__name__)
@@ -111,21 +111,23 @@ class SimilarIndex:
 
     @classmethod
     def open(cls, path: str | Path) -> SimilarIndex:
-        import faiss
-
         path = Path(path)
         meta = read_index_meta(path)
-        try:
-            index = faiss.read_index(str(path / INDEX_FILE))
-        except RuntimeError as err:
-            raise SearchIndexError(f"{path / INDEX_FILE}: not a readable FAISS index ({str(err).splitlines()[0] if str(err) else err}); rebuild it with `mixtape index`") from None
+        index, checksum = read_faiss(path / INDEX_FILE)
+        changed = changed_index_files(path, meta, known={INDEX_FILE: checksum})
+        if changed:
+            file, what = changed[0]
+            raise SearchIndexError(f"{file}: {what}; rebuild the index with `mixtape index`")
         tracks = read_track_meta(path / TRACKS_FILE)
         if index.ntotal != len(tracks) or index.ntotal != meta["n"] or index.d != meta["dim"]:
             raise SearchIndexError(f"{path}: the FAISS index holds {index.ntotal} x {index.d}, {TRACKS_FILE} {len(tracks)} tracks, {INDEX_FILE.replace('faiss', 'json')} says {meta['n']} x {meta['dim']}: rebuild the index")
         for name, value in meta.get("params", {}).items():
             if name in ("nprobe", "efSearch"):
-                set_search_param(index, meta["kind"], value)
-        moments = load_moments(path / MP_FILE) if meta.get("mutual_proximity") else None
+                try:
+                    set_search_param(index, meta["kind"], value)
+                except (AttributeError, TypeError, ValueError, OverflowError, RuntimeError) as err:  # a kind FAISS's index is not
+                    raise SearchIndexError(f"{path / INDEX_META}: {name}={value!r} does not fit the {meta['kind']} index in {INDEX_FILE} ({err}); rebuild the index") from None
+        moments = load_moments(path / MP_FILE, index.ntotal) if meta.get("mutual_proximity") else None
         _warn_if_stale(path, meta)
         return cls(path, meta, index, tracks, moments)
 

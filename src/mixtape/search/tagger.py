@@ -19,6 +19,7 @@ import torch
 
 from mixtape.errors import MixtapeError
 from mixtape.io import atomic_write_bytes, atomic_write_text, file_checksum, get_logger, read_json_header
+from mixtape.models.weights import build_for_weights
 
 from .embeddings import Embeddings
 from .index import unit_rows
@@ -85,6 +86,7 @@ def train_tagger(embeddings: str | Path, dataset: Any, out: str | Path, config: 
         "dropout": cfg.dropout,
         "input": "L2-normalised track embeddings",
         "encoder": emb.encoder_info,
+        "embeddings": {"path": str(emb.path.resolve()), "checksum": emb.checksum},
         "dataset": aligned.name,
         "val_pr_auc": float(stopper.best_score),
         "test_roc_auc": float(scores.roc_auc),
@@ -127,17 +129,25 @@ class Tagger:
             version=None,
             missing_hint="make a tagging model with `mixtape tagger`",
             error=TaggerError,
+            required=("tags", "dim", "hidden", "dropout", "weights_checksum"),
         )
+        tags, dropout, encoder = meta["tags"], meta["dropout"], meta.get("encoder")
+        sizes_ok = all(isinstance(meta[k], int) and not isinstance(meta[k], bool) and meta[k] > 0 for k in ("dim", "hidden"))
+        if not (isinstance(tags, list) and all(isinstance(t, str) for t in tags) and sizes_ok and isinstance(dropout, (int, float)) and 0 <= dropout < 1 and isinstance(encoder, (dict, type(None)))):
+            raise TaggerError(f"{path / META_FILE}: damaged (tags must be a list of names, dim and hidden positive integers, dropout in [0, 1), encoder an object); re-run `mixtape tagger`")
         weights = path / WEIGHTS_FILE
         if not weights.is_file():
             raise TaggerError(f"{weights}: missing")
         if file_checksum(weights) != meta.get("weights_checksum"):
             raise TaggerError(f"{weights}: checksum differs from {META_FILE} (replaced or truncated)")
-        model = TagProbe(int(meta["dim"]), len(meta["tags"]), int(meta["hidden"]), float(meta["dropout"]))
         try:
-            model.load_state_dict(load_safetensors(weights.read_bytes()), strict=True)
-        except (SafetensorError, RuntimeError) as err:
-            raise TaggerError(f"{weights}: weights do not fit the model in {META_FILE}: {err}") from None
+            state = load_safetensors(weights.read_bytes())
+        except SafetensorError as err:
+            raise TaggerError(f"{weights}: not a readable safetensors file: {err}") from None
+        # Built only once its shapes match the weights: a damaged tagger.json cannot make it allocate more than they hold.
+        model = build_for_weights(
+            lambda: TagProbe(meta["dim"], len(tags), meta["hidden"], float(dropout)), state, str(weights), TaggerError, f"weights do not fit the model in {META_FILE}"
+        )
         return cls(path, meta, model)
 
     @property

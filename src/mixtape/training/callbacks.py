@@ -102,20 +102,52 @@ def read_metrics(log_root: Path) -> dict[str, dict[int, float]]:
     """
     merged: dict[str, dict[int, float]] = {}
     for path in sorted(log_root.glob("version_*/metrics.csv"), key=_version):
-        with open(path, newline="", encoding="utf-8") as f:
-            for row in csv.DictReader(f):
-                try:
-                    step = int(float(row.get("step", "")))
-                except ValueError:
-                    continue
-                for key, value in row.items():
-                    if key == "step" or value in ("", None):
-                        continue
-                    try:
-                        merged.setdefault(key, {})[step] = float(value)
-                    except ValueError:
-                        continue
+        lines, skipped = _log_lines(path)
+        header = _log_fields(lines[0]) if lines else None
+        for line in lines[1:]:
+            fields = _log_fields(line)
+            if header is None or fields is None or len(fields) != len(header):
+                skipped += 1
+                continue
+            row = dict(zip(header, fields, strict=True))
+            step = _number(row.get("step", ""))
+            if step is None or not step.is_integer():
+                skipped += 1
+                continue
+            for key, value in row.items():
+                if key != "step" and (number := _number(value)) is not None:
+                    merged.setdefault(key, {})[int(step)] = number
+        if skipped:
+            log.warning("%s: %d damaged line(s) skipped (the training curve leaves them out)", path, skipped)
     return merged
+
+
+def _log_lines(path: Path) -> tuple[list[str], int]:
+    """The lines of a CSV log and how many hold bytes that are not UTF-8 (decoded as U+FFFD: their
+    damaged cells are no numbers and are left out). An unreadable log is one whose lines are all lost."""
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except OSError as err:
+        log.warning("%s: unreadable (%s); the training curve leaves it out", path, err.strerror or err)
+        return [], 0
+    lines = text.splitlines()
+    return lines, sum("\ufffd" in line for line in lines)
+
+
+def _log_fields(line: str) -> list[str] | None:
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error:  # an over-long field
+        return None
+
+
+def _number(value: str) -> float | None:
+    """A finite float from a log cell; None for an empty, non-numeric or infinite one."""
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if np.isfinite(number) and abs(number) < 2**62 else None
 
 
 def plot_training_curve(metrics: dict[str, dict[int, float]], out: Path, title: str) -> Path | None:

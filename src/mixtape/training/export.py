@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from mixtape.io import get_logger
+from mixtape.io import file_checksum, get_logger
 from mixtape.models import Encoder
+from mixtape.models.weights import build_for_weights
 from mixtape.training.run import CheckpointMismatchError, read_checkpoint
 
 log = get_logger(__name__)
@@ -28,23 +29,31 @@ def load_checkpoint_encoder(path: str | Path) -> tuple[Encoder, dict[str, Any]]:
     ckpt = read_checkpoint(path)
     hp = ckpt["hyper_parameters"]
     model = hp["model"]
-    encoder = Encoder(model["backbone"], int(hp.get("n_mels", 96)), **model.get("backbone_options", {}))
+    options, info = model.get("backbone_options", {}), hp.get("data_info") or {}
+    patch_frames, step = hp.get("patch_frames", 128), ckpt.get("global_step", 0)
+    if not isinstance(options, dict) or not isinstance(info, dict) or not isinstance(info.get("mel", {}), dict) or not _is_count(patch_frames, 1) or not _is_count(step, 0):
+        raise CheckpointMismatchError(
+            f"{path}: damaged hyper-parameters (backbone_options {options!r}, data_info of type {type(info).__name__}, patch_frames {patch_frames!r}, global_step {step!r})"
+        )
     prefix = "encoder."
-    state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
-    try:
-        encoder.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        raise CheckpointMismatchError(f"{path}: encoder weights do not fit backbone '{model['backbone']}': {err}") from None
-    info = dict(hp.get("data_info") or {})
+    state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if isinstance(k, str) and k.startswith(prefix)}
+    # Built only once its shapes match the weights: damaged hyper-parameters cannot make it allocate more than the checkpoint holds.
+    encoder = build_for_weights(
+        lambda: Encoder(model.get("backbone"), int(hp.get("n_mels", 96)), **options), state, str(path), CheckpointMismatchError, f"encoder weights do not fit backbone {model.get('backbone')!r}"
+    )
     meta = {
-        "patch_frames": int(hp.get("patch_frames", 128)),
+        "patch_frames": patch_frames,
         "mel": info.get("mel", {}),
         "strategy": info.get("strategy"),
-        "step": int(ckpt.get("global_step", 0)),
+        "step": step,
         "similarity": model.get("similarity"),
         "checkpoint": str(path),
     }
     return encoder.eval(), meta
+
+
+def _is_count(value: Any, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
 
 
 def load_encoder(path: str | Path) -> Encoder:
@@ -91,16 +100,23 @@ class ExportResult:
 
 
 def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, onnx: bool = False) -> ExportResult:
-    """Write ``encoder.safetensors`` + ``encoder.json`` (and ``encoder.onnx``) for a checkpoint's encoder."""
-    from mixtape.models.export import export_onnx, export_safetensors
+    """Write ``encoder.safetensors`` + ``encoder.json`` (and ``encoder.onnx``) for a checkpoint's encoder.
+
+    ``encoder.json`` is written last and records the checksums of the checkpoint it came from and of
+    the ONNX file, so ``mixtape doctor`` can tell a stale or replaced export.
+    """
+    from mixtape.models.export import CONFIG_FILE, export_onnx, export_safetensors
 
     out_dir = Path(out_dir)
     encoder, meta = load_checkpoint_encoder(checkpoint)
-    config = export_safetensors(encoder, out_dir, metadata=meta)
+    meta["checkpoint_checksum"] = file_checksum(checkpoint)
+    (out_dir / CONFIG_FILE).unlink(missing_ok=True)  # the folder is incomplete until the new JSON lands
     onnx_path, diff = None, None
     if onnx:
         onnx_path = export_onnx(encoder, out_dir / ONNX_FILE, n_mels=encoder.n_mels, patch_frames=meta["patch_frames"])
         diff = onnx_max_difference(encoder, onnx_path, meta["patch_frames"])
+        meta |= {"onnx": ONNX_FILE, "onnx_checksum": file_checksum(onnx_path)}
+    config = export_safetensors(encoder, out_dir, metadata=meta)
     result = ExportResult(out_dir, config, onnx_path, encoder.backbone_name, encoder.embedding_dim, diff)
     log.info("%s", result.summary())
     return result

@@ -51,6 +51,30 @@ def mask_shared_tracks(scores: Tensor, anchor_ids: Tensor, positive_ids: Tensor)
     return scores.masked_fill(shared, float("-inf"))
 
 
+def cut_torn_line(path: Path) -> None:
+    """Drop a partial last line of an append-only text journal (what a process killed mid-write leaves),
+    so the next line appended starts on a line of its own."""
+    try:
+        f = open(path, "rb+")  # noqa: SIM115 - closed below; the file is scanned backwards from its end
+    except FileNotFoundError:
+        return
+    with f:
+        end = f.seek(0, 2)
+        pos = end
+        while pos > 0:
+            start = max(0, pos - (1 << 16))
+            f.seek(start)
+            chunk = f.read(pos - start)
+            if pos == end and chunk.endswith(b"\n"):
+                return  # complete
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                f.truncate(start + newline + 1)
+                return
+            pos = start
+        f.truncate(0)  # no complete line at all
+
+
 class ContrastivePretrainer(pl.LightningModule):
     """Encoder + projection head + similarity, trained with the COLA / NT-Xent contrastive loss.
 
@@ -132,11 +156,18 @@ class ContrastivePretrainer(pl.LightningModule):
 
     def on_train_start(self) -> None:
         if self.trace_dir is not None:  # marks where a fresh or resumed run begins in the trace
+            cut_torn_line(self._trace_file())
             self._write_trace(f"# start at step {self.global_step}\n")
 
+    def _trace_file(self) -> Path:
+        assert self.trace_dir is not None
+        return self.trace_dir / f"batches-rank{self.global_rank}.tsv"
+
     def _write_trace(self, text: str) -> None:
+        """Append to the trace: an append-only journal, one line per write (not an atomic rewrite:
+        a kill can tear only the last line, which the next start cuts)."""
         self.trace_dir.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
-        with open(self.trace_dir / f"batches-rank{self.global_rank}.tsv", "a", encoding="utf-8") as f:  # type: ignore[operator]
+        with open(self._trace_file(), "a", encoding="utf-8") as f:
             f.write(text)
 
     def _trace(self, batch: dict[str, Tensor]) -> None:

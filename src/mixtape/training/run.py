@@ -8,13 +8,18 @@ The run folder holds everything about a run::
     logs/version_N/metrics.csv   CSV log of one start or resume (loss, acc, lr, samples/s)
     tensorboard/version_N/       the same for TensorBoard (when tensorboard or tensorboardX is installed)
     training_curve.png           loss, accuracy and learning rate against the step (all segments merged)
-    trace/batches-rankR.tsv      per-step anchors, only with trainer.trace_batches
+    result.json                  the finished run: steps, loss, which data it trained on (the feature
+                                 store's fingerprint, the checksum of the positives' metadata) and the
+                                 checksum of the final checkpoint; ``mixtape doctor`` checks them
+    trace/batches-rankR.tsv      per-step anchors, only with trainer.trace_batches (an append-only
+                                 journal: a torn last line left by a kill is cut when the run resumes)
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import pickle
 import re
 import time
 from dataclasses import dataclass
@@ -25,7 +30,7 @@ import torch
 
 from mixtape.config import save_config
 from mixtape.errors import MixtapeError
-from mixtape.io import atomic_write_text, get_logger
+from mixtape.io import atomic_write_text, file_checksum, get_logger
 from mixtape.training.config import PretrainConfig
 
 log = get_logger(__name__)
@@ -102,9 +107,15 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointMismatchError(f"checkpoint not found: {path}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:  # torch's own text suggests an unsafe load: say what the file is instead
+        found = re.search(r"GLOBAL (\S+)", str(err))
+        what = f"it holds Python objects ({found[1]}) that a safe load refuses" if found else "damaged, truncated, or not a PyTorch checkpoint file"
+        raise CheckpointMismatchError(f"{path}: not a readable checkpoint ({what})") from None
     except Exception as err:  # torch raises several types for a torn or foreign file
-        raise CheckpointMismatchError(f"{path}: not a readable checkpoint ({type(err).__name__}: {err})") from None
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "model" not in ckpt.get("hyper_parameters", {}):
+        first = (str(err).strip().splitlines() or [""])[0]
+        raise CheckpointMismatchError(f"{path}: not a readable checkpoint (damaged, truncated, or not a PyTorch checkpoint file; {type(err).__name__}: {first})") from None
+    hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
+    if not isinstance(hp, dict) or not isinstance(hp.get("model"), dict) or not isinstance(ckpt.get("state_dict"), dict):
         raise CheckpointMismatchError(f"{path}: not a mixtape pre-training checkpoint (no model hyper-parameters)")
     return ckpt
 
@@ -121,6 +132,37 @@ def check_resume(ckpt: dict[str, Any], path: Path, config: PretrainConfig) -> No
     changed = [f"model.{k}: checkpoint {saved.get(k)!r}, config {v!r}" for k, v in current.items() if saved.get(k) != v]
     if changed:
         raise CheckpointMismatchError(f"cannot resume {path}: the model config changed ({'; '.join(changed)})")
+
+
+def data_record(config: PretrainConfig) -> dict[str, Any]:
+    """Which data a run trains on, as result.json records it: the feature store's fingerprint and the
+    checksum of the positives' metadata file (which itself records the checksum of every positives file)."""
+    from mixtape.audio.store import FeatureStore, store_fingerprint
+    from mixtape.pairs.positives import META_FILE
+
+    store, positives = Path(config.data.store), Path(config.data.positives)
+    return {
+        "store": {"path": str(store.resolve()), "fingerprint": store_fingerprint(FeatureStore.open(store))},
+        "positives": {"path": str(positives.resolve()), "metadata_checksum": file_checksum(positives / META_FILE)},
+    }
+
+
+def check_resume_features(ckpt: dict[str, Any], path: Path, store_mel: dict[str, Any], store: Path) -> None:
+    """Refuse to resume on a feature store made with other log-mel settings than the checkpoint was
+    trained on (its weights would meet inputs they never saw, or not fit them at all), naming both."""
+    from mixtape.audio.mel import MelConfig
+
+    saved = (ckpt["hyper_parameters"].get("data_info") or {}).get("mel")
+    if not saved:
+        return  # an older checkpoint without the record: the weights' shapes are still checked on load
+    ours = MelConfig.model_validate(saved).model_dump(mode="json")
+    theirs = MelConfig.model_validate(store_mel).model_dump(mode="json")
+    diff = [f"{k}: checkpoint {ours[k]!r}, store {theirs.get(k)!r}" for k in ours if ours[k] != theirs.get(k)]
+    if diff:
+        raise CheckpointMismatchError(
+            f"cannot resume {path}: it was trained on log-mel features made with other settings than feature store {store} "
+            f"({'; '.join(diff)}); resume with the store it was trained on, or start a new run folder"
+        )
 
 
 def resolve_precision(precision: str, accelerator: str) -> str:
@@ -242,6 +284,8 @@ def pretrain(config: PretrainConfig, resume: bool = False) -> PretrainResult:
     pl.seed_everything(config.trainer.seed, workers=False, verbose=False)
     trainer = _build_trainer(config)
     data = prepare_pair_data(config.data, world_size=trainer.world_size)
+    if found is not None:
+        check_resume_features(found[1], found[0], data.mel, config.data.store)
     global_batch = config.data.batch_size * trainer.world_size
     module = ContrastivePretrainer(
         model=config.model.model_dump(mode="json"),
@@ -253,6 +297,7 @@ def pretrain(config: PretrainConfig, resume: bool = False) -> PretrainResult:
         trace_dir=str(out / "trace") if config.trainer.trace_batches else None,
         data_info=data.info(),
     )
+    record = data_record(config) if trainer.is_global_zero else {}
     if trainer.is_global_zero:
         save_config(config, out / "config.yaml")
     log.info(
@@ -285,6 +330,7 @@ def pretrain(config: PretrainConfig, resume: bool = False) -> PretrainResult:
     )
     if trainer.is_global_zero:
         summary = {k: str(v) if isinstance(v, Path) else v for k, v in result.__dict__.items()}
+        summary |= {"data": record, "checkpoint_checksum": file_checksum(last) if last.is_file() else None}
         atomic_write_text(out / "result.json", json.dumps(summary, indent=2) + "\n")
     log.info("pretraining finished at step %d (%.1f s); checkpoint %s", result.steps, result.seconds, last)
     return result

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import multiprocessing as mp
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 
 from mixtape.errors import MixtapeError
 from mixtape.io import atomic_write_text, get_logger, progress
+from mixtape.workers import exit_with_process
 from mixtape.world.latent import build_catalogue, purpose_rng
 from mixtape.world.playlists import make_playlists
 from mixtape.world.render import TrackSpec, render_to_file, track_specs, wav_is_complete
@@ -90,46 +92,67 @@ class World:
 
     def latent(self) -> dict[str, Any]:
         """world.json parsed: the latent attributes behind every file (for analysis and tests)."""
-        return json.loads(self.world_json.read_text(encoding="utf-8"))
+        with _reading(self, self.world_json):
+            data = json.loads(self.world_json.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+            return data
 
     def summary(self) -> str:
         """What the world holds, counted from its files."""
-        with open(self.tracks, encoding="utf-8", newline="") as f:
+        with _reading(self, self.tracks), open(self.tracks, encoding="utf-8", newline="") as f:
             rows = list(csv.DictReader(f))
-        durations = np.array([float(r["duration"]) for r in rows])
-        with open(self.tags, encoding="utf-8") as f:
+            durations = np.array([float(r["duration"]) for r in rows])
+            artists, albums = len({r["artist_id"] for r in rows}), len({r["album_id"] for r in rows})
+        with _reading(self, self.tags), open(self.tags, encoding="utf-8") as f:
             tag_rows = [line.rstrip("\n").split("\t")[5:] for line in f.readlines()[1:]]
-        families = {"genre": set(), "mood/theme": set(), "instrument": set()}
-        for tags in tag_rows:
-            for tag in tags:
-                families[tag.split("---")[0]].add(tag)
-        train, held = _count_playlists(self.playlists), _count_playlists(self.heldout)
+            families: dict[str, set[str]] = {"genre": set(), "mood/theme": set(), "instrument": set()}
+            for tags in tag_rows:
+                for tag in tags:
+                    families[tag.split("---")[0]].add(tag)
+        train, held = _count_playlists(self, self.playlists), _count_playlists(self, self.heldout)
         lengths = np.array(train[1] + held[1]) if train[1] or held[1] else np.zeros(1)
-        split_sizes = [_count_lines(self.split_file("top50tags", s)) for s in SPLITS]
+        split_sizes = [_count_lines(self, self.split_file("top50tags", s)) for s in SPLITS]
         meta = self.latent()
+        triplets = meta.get("triplets")
         return "\n".join(
             [
                 f"mixtape world at {self.root} (size {meta.get('size')}, seed {meta.get('seed')})",
-                f"  tracks     {len(rows)} by {len({r['artist_id'] for r in rows})} artists on {len({r['album_id'] for r in rows})} albums,"
+                f"  tracks     {len(rows)} by {artists} artists on {albums} albums,"
                 f" {durations.sum() / 3600:.2f} h of audio (22.05 kHz WAV)",
                 f"  playlists  {train[0]} for training + {held[0]} held out (tracks per playlist: median {np.median(lengths):.0f}, max {lengths.max():.0f})",
                 "  tags       " + ", ".join(f"{fam} {len(tags)}" for fam, tags in families.items()) + f" (mean {np.mean([len(t) for t in tag_rows]):.1f} per track)",
                 f"  splits     train {split_sizes[0]} / validation {split_sizes[1]} / test {split_sizes[2]} tracks (artist-disjoint)",
-                f"  triplets   {_count_lines(self.triplets)} (dim-sim style, {meta.get('triplets', {}).get('votes_per_triplet', 0)} votes each)",
+                f"  triplets   {_count_lines(self, self.triplets)} (dim-sim style, {triplets.get('votes_per_triplet', 0) if isinstance(triplets, dict) else 0} votes each)",
             ]
         )
 
 
-def _count_lines(path: Path) -> int:
+@contextlib.contextmanager
+def _reading(world: World, path: Path) -> Iterator[None]:
+    """Turn any failure to read or parse one of the world's files into a WorldError naming it."""
+    try:
+        yield
+    except WorldError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError, csv.Error) as err:
+        raise WorldError(f"{path}: unreadable ({type(err).__name__}: {err}); re-run `mixtape synth --out {world.root}` to rebuild the world") from None
+
+
+def _count_lines(world: World, path: Path) -> int:
     """Data rows of a table with a header line."""
-    with open(path, encoding="utf-8") as f:
+    with _reading(world, path), open(path, encoding="utf-8") as f:
         return max(0, sum(1 for _ in f) - 1)
 
 
-def _count_playlists(folder: Path) -> tuple[int, list[int]]:
+def _count_playlists(world: World, folder: Path) -> tuple[int, list[int]]:
     lengths: list[int] = []
     for path in sorted(folder.glob("mpd.slice.*.json")):
-        lengths.extend(p["num_tracks"] for p in json.loads(path.read_text(encoding="utf-8"))["playlists"])
+        with _reading(world, path):
+            counts = [p["num_tracks"] for p in json.loads(path.read_text(encoding="utf-8"))["playlists"]]
+            if not all(isinstance(c, int) and not isinstance(c, bool) for c in counts):
+                raise TypeError("a num_tracks is not an integer")
+            lengths.extend(counts)
     return len(lengths), lengths
 
 
@@ -179,7 +202,8 @@ def _render(specs: list[TrackSpec], workers: int) -> list[str]:
 
     if workers <= 1 or len(specs) < 4:
         return collect(map(render_to_file, specs))
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("forkserver"))
+    # exit_with_process: a kill -9 of the run would otherwise leave the fork server and its workers idle forever
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("forkserver"), initializer=exit_with_process, initargs=(os.getpid(),))
     try:
         failures = collect(pool.map(render_to_file, specs, chunksize=max(1, min(8, len(specs) // (4 * workers)))))
     except BaseException:
