@@ -396,3 +396,28 @@ def test_positives_pairing_tracks_the_store_lacks_are_found(run: Run, tmp_path: 
     assert len(found) == 1
     assert f"tracks these positives pair are not in the feature store {store}, e.g. " in found[0]
     assert found[0].endswith(f"  fix: extract features for the tracks table the pairs were built from: `mixtape features --tracks {run.world.tracks} --out {store}`")  # type: ignore[attr-defined]
+
+
+def test_a_problem_found_by_many_folders_is_listed_once_with_the_folders_that_found_it_again() -> None:
+    from mixtape.doctor import DoctorReport, FolderCheck
+
+    runs = [FolderCheck(Path(f"exp/runs/seed{i}"), "pretrain run") for i in range(7)]
+    for run in runs:
+        run.problem(Path("exp/features"), "the feature store this run trains on cannot be opened", f"set data.store in {run.path}/config.yaml")
+    runs[3].warning(Path("exp/runs/seed3/x"), "something else")
+    report = DoctorReport(runs)
+    text = report.render()
+    assert text.count("PROBLEM exp/features: the feature store this run trains on cannot be opened") == 1
+    assert "fix: set data.store in exp/runs/seed0/config.yaml" in text
+    assert "(found again by 6 more folders, the same fix applies there: exp/runs/seed1, exp/runs/seed2, exp/runs/seed3, exp/runs/seed4, exp/runs/seed5 and 1 more)" in text
+    assert "WARNING exp/runs/seed3/x: something else" in text
+    assert (report.problems, report.warnings, report.exit_code) == (1, 1, 1)
+    assert text.splitlines()[-1] == "doctor: 7 folders checked (7 pretrain runs): 1 problem, 1 warning"
+
+
+def test_a_relative_path_that_is_not_found_says_where_it_was_looked_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mixtape.doctor import _relative_hint
+
+    monkeypatch.chdir(tmp_path)
+    assert _relative_hint(Path("/abs/store")) == ""
+    assert f"read from the current folder {tmp_path}" in _relative_hint(Path("runs/demo/features"))

@@ -88,7 +88,20 @@ class DoctorReport:
 
     @property
     def findings(self) -> list[Finding]:
-        return [f for c in self.folders for f in c.findings]
+        """Each distinct finding once: a store that fifteen runs train on is one problem, not fifteen."""
+        return list(self._grouped())
+
+    def _grouped(self) -> dict[Finding, list[Path]]:
+        """Distinct findings (same level, path and text), in order, with the other folders that found them again."""
+        groups: dict[tuple[str, Path, str], tuple[Finding, list[Path]]] = {}
+        for check in self.folders:
+            for f in check.findings:
+                key = (f.level, f.path, f.what)
+                if key in groups:
+                    groups[key][1].append(check.path)
+                else:
+                    groups[key] = (f, [])
+        return dict(groups.values())
 
     @property
     def problems(self) -> int:
@@ -105,11 +118,20 @@ class DoctorReport:
 
     def render(self) -> str:
         lines: list[str] = []
+        grouped = self._grouped()
+        shown: set[Finding] = set()
         for check in self.folders:
-            if check.findings:
-                lines += [f.render() for f in check.findings]
-            else:
+            if not check.findings:
                 lines.append(f"ok {check.path} ({check.kind})")
+            for f in check.findings:
+                if f not in grouped or f in shown:
+                    continue  # found again by a later folder: listed under its first appearance
+                shown.add(f)
+                lines.append(f.render())
+                again = grouped[f]
+                if again:
+                    names = ", ".join(str(p) for p in again[:EXAMPLES]) + (f" and {len(again) - EXAMPLES} more" if len(again) > EXAMPLES else "")
+                    lines.append(f"  (found again by {len(again)} more folder{'s' if len(again) != 1 else ''}, the same fix applies there: {names})")
         lines += [f"WARNING {p}: {nothing_found(p)}" for p in self.empty]
         kinds: dict[str, int] = {}
         for check in self.folders:
@@ -124,6 +146,13 @@ class DoctorReport:
 
 
 _PLURALS = {"feature store": "feature stores", "pretrain run": "pretrain runs", "export": "exports", "search index": "search indexes", "tagger": "taggers", "experiment": "experiments"}
+
+
+def _relative_hint(path: Path) -> str:
+    """Why a relative path recorded by a run may not be found: it is read from the current folder."""
+    if path.is_absolute():
+        return ""
+    return f" (a relative path, read from the current folder {Path.cwd()}: run doctor from the folder the run was made in, or give the run absolute paths)"
 
 
 def _split_path(message: str, folder: Path) -> tuple[Path, str]:
@@ -398,7 +427,7 @@ def _check_run_store(check: FolderCheck, loaded: dict[Path, dict[str, Any]], con
     except MixtapeError as err:
         check.problem(
             store_path,
-            f"the feature store this run trains on cannot be opened: {err}",
+            f"the feature store this run trains on cannot be opened: {err}{_relative_hint(store_path)}",
             f"restore it, or set data.store in {_q(config_file)} to the store the run was trained on",
         )
         return None
@@ -440,7 +469,7 @@ def _check_run_positives(check: FolderCheck, config: Any, result: dict[str, Any]
     try:
         now = file_checksum(folder / META_FILE)
     except OSError:
-        check.problem(folder, "the positives this run trains on are gone", f"restore them, or set data.positives in {_q(config_file)} to the folder the run was trained on")
+        check.problem(folder, f"the positives this run trains on are gone{_relative_hint(folder)}", f"restore them, or set data.positives in {_q(config_file)} to the folder the run was trained on")
         return
     if recorded.get("metadata_checksum") and recorded["metadata_checksum"] != now:
         check.problem(
@@ -534,7 +563,7 @@ def check_embeddings(path: Path, quick: bool = False) -> FolderCheck:
                 check.problem(path, f"the feature store {store_path} changed since these embeddings were computed from it (its tracks or their audio differ)", f"{again} (unchanged tracks are reused)")
     if source and encoder.get("fingerprint"):
         if not Path(source).exists():
-            check.warning(path, f"the encoder these embeddings were made with ({source}) is gone; searching by audio will need --checkpoint")
+            check.warning(path, f"the encoder these embeddings were made with ({source}) is gone{_relative_hint(Path(source))}; searching by audio will need --checkpoint")
         else:
             from mixtape.evaluation.encoders import load_eval_encoder
 
