@@ -75,3 +75,21 @@ def test_config_faults_through_the_cli_exit_2_with_one_line(tmp_path: Path, caps
             assert main(argv) == 2, argv
             err = capsys.readouterr().err
             assert f"mixtape {argv[0]}: error: " in err and message in err and "Traceback" not in err
+
+
+def test_a_yaml_alias_bomb_is_refused_before_validation(tmp_path: Path) -> None:
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x, x]"] + [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]" for i in range(8)]
+    (tmp_path / "bomb.yaml").write_text("\n".join(levels) + "\nsteps: 3\n")  # 10^9 values once expanded
+    with pytest.raises(ConfigError, match=r"bomb\.yaml: its YAML aliases expand to more than 100,000 values"):
+        load_config(Run, tmp_path / "bomb.yaml")
+
+
+def test_aliases_of_a_real_config_still_load(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text("optim: &opt {lr: 0.5, name: sgd}\nsteps: 3\n")
+    assert load_config(Run, tmp_path / "c.yaml", overrides={"optim.name": "adam"}).optim == Optim(lr=0.5, name="adam")
+
+
+def test_an_override_below_a_plain_value_names_both(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text("steps: 3\n")
+    with pytest.raises(ConfigError, match=r"override steps\.x=1: 'steps' in .*c\.yaml is a value, not a section with keys"):
+        load_config(Run, tmp_path / "c.yaml", overrides={"steps.x": 1})

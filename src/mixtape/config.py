@@ -60,6 +60,33 @@ def _yaml_where(err: yaml.YAMLError) -> str:
     return text
 
 
+#: More values than any real config holds (the paper's grid has a few hundred): a YAML file whose
+#: anchors and aliases expand beyond this (a "billion laughs" file) is refused before validation,
+#: which would otherwise walk every expanded copy.
+MAX_CONFIG_VALUES = 100_000
+
+
+def _expanded_size(data: Any, limit: int) -> int:
+    """How many values ``data`` holds once aliases are expanded, counted without expanding them
+    (a node shared by several aliases is counted once per use via its memoised size); stops past ``limit``."""
+    sizes: dict[int, int] = {}
+
+    def size(node: Any) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > limit:
+                break
+        sizes[key] = total
+        return total
+
+    return size(data)
+
+
 def load_config(cls: type[T], path: str | Path, overrides: dict[str, Any] | None = None) -> T:
     """Load a YAML file into ``cls``; ``overrides`` (dotted keys allowed) win over the file."""
     path = Path(path)
@@ -77,11 +104,15 @@ def load_config(cls: type[T], path: str | Path, overrides: dict[str, Any] | None
         raise ConfigError(f"{path}: not valid YAML: nested too deeply to be a mixtape config") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    if _expanded_size(data, MAX_CONFIG_VALUES) > MAX_CONFIG_VALUES:
+        raise ConfigError(f"{path}: its YAML aliases expand to more than {MAX_CONFIG_VALUES:,} values; a mixtape config holds a few hundred (write the values out, or use fewer nested aliases)")
     for dotted, value in (overrides or {}).items():
         node = data
         *parents, leaf = dotted.split(".")
-        for p in parents:
+        for i, p in enumerate(parents):
             node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {dotted}={value!r}: '{'.'.join(parents[: i + 1])}' in {path} is a value, not a section with keys")
         node[leaf] = value
     return config_from_dict(cls, data, str(path))
 
