@@ -410,6 +410,7 @@ def test_damaged_file_is_read_or_refused_naming_it(name: str, samples: dict[str,
     @example(data=b"a,b\n" + b"x" * 200_000 + b"\n")  # a field longer than the csv module's limit
     @example(data=b'a,b\n"' + b"x" * 200_000 + b'"\n')
     @example(data=valid[: len(valid) // 2] + b"\xff\xfe" + valid[len(valid) // 2 :])  # one bad UTF-8 sequence mid-file
+    @example(data=valid[:625] + b"9" * 19 + valid[625:])  # a size field turned huge: FAISS's reader tried to allocate it (std::bad_alloc)
     def check(data: bytes) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for rel, key in case.side.items():

@@ -262,41 +262,32 @@ def _meta_problems(meta: dict[str, Any]) -> list[str]:
     return problems
 
 
-def read_faiss(file: Path) -> tuple[Any, str]:
-    """A FAISS index read from ``file`` and the blake2b of the file's bytes (hashed as they are read, so
-    verifying it against ``index.json`` costs no second pass over a large index)."""
+def read_faiss(file: Path) -> Any:
+    """A FAISS index read from ``file``. Callers that know the file's checksum verify it first
+    (:func:`changed_index_files`): FAISS trusts the sizes written in the file, so damaged bytes can
+    make it try to allocate terabytes before it notices anything."""
     import faiss
 
-    h = hashlib.blake2b(digest_size=16)
     try:
         with open(file, "rb") as f:
-
-            def read(n: int) -> bytes:
-                chunk = f.read(n)
-                h.update(chunk)
-                return chunk
-
-            index = faiss.read_index(faiss.PyCallbackIOReader(read))
-            while rest := f.read(1 << 20):  # bytes after the index would not be read by FAISS: hash them too
-                h.update(rest)
+            return faiss.read_index(faiss.PyCallbackIOReader(f.read))
     except FileNotFoundError:
         raise SearchIndexError(f"{file}: missing (the index folder is incomplete); rebuild it with `mixtape index`") from None
-    except RuntimeError as err:
+    except (RuntimeError, MemoryError) as err:  # MemoryError: std::bad_alloc for a damaged size field
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise SearchIndexError(f"{file}: not a readable FAISS index ({first}); rebuild it with `mixtape index`") from None
-    return index, h.hexdigest()
 
 
-def changed_index_files(path: Path, meta: dict[str, Any], known: dict[str, str] | None = None) -> list[tuple[Path, str]]:
+def changed_index_files(path: Path, meta: dict[str, Any]) -> list[tuple[Path, str]]:
     """Files of an index folder that are missing or differ from the checksums ``index.json`` records,
-    each with what is wrong in words; ``known`` gives checksums already computed (name -> checksum).
+    each with what is wrong in words.
     Empty for an index built before checksums were recorded."""
     recorded = meta.get("files")
     out: list[tuple[Path, str]] = []
     for name, want in (recorded.items() if isinstance(recorded, dict) else []):
         file = path / str(name)
         try:
-            got = (known or {}).get(str(name)) or file_checksum(file)
+            got = file_checksum(file)
         except FileNotFoundError:
             out.append((file, f"missing (it was written with the index; {INDEX_META} refers to it)"))
             continue

@@ -113,11 +113,11 @@ class SimilarIndex:
     def open(cls, path: str | Path) -> SimilarIndex:
         path = Path(path)
         meta = read_index_meta(path)
-        index, checksum = read_faiss(path / INDEX_FILE)
-        changed = changed_index_files(path, meta, known={INDEX_FILE: checksum})
+        changed = changed_index_files(path, meta)  # before FAISS parses a damaged file (see read_faiss)
         if changed:
             file, what = changed[0]
             raise SearchIndexError(f"{file}: {what}; rebuild the index with `mixtape index`")
+        index = read_faiss(path / INDEX_FILE)
         tracks = read_track_meta(path / TRACKS_FILE)
         if index.ntotal != len(tracks) or index.ntotal != meta["n"] or index.d != meta["dim"]:
             raise SearchIndexError(f"{path}: the FAISS index holds {index.ntotal} x {index.d}, {TRACKS_FILE} {len(tracks)} tracks, {INDEX_FILE.replace('faiss', 'json')} says {meta['n']} x {meta['dim']}: rebuild the index")
