@@ -133,9 +133,10 @@ def check_outcome(call: Callable[[], object], names: Path) -> None:
         assert str(names) in str(err), f"MixtapeError does not name {names}: {err}"
 
 
-#: MIXTAPE_FUZZ_SCALE=10 runs ten times the examples (a deeper search before a release; CI runs 1).
+#: MIXTAPE_FUZZ_SCALE=10 runs ten times the examples (a deeper search before a release; CI runs 1);
+#: MIXTAPE_FUZZ_RANDOM=1 draws new examples each run instead of CI's fixed ones.
 SCALE = float(os.environ.get("MIXTAPE_FUZZ_SCALE", "1"))
-FUZZ = settings(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large], database=None)
+FUZZ = settings(deadline=None, derandomize=not os.environ.get("MIXTAPE_FUZZ_RANDOM"), suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large], database=None)
 
 
 # --- valid samples and folders, built once ------------------------------------------------------------
