@@ -21,7 +21,6 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "mixtape"
 ALLOWED = {
     "audio/store.py:StoreWriter.__init__": "frames.f16 and index.jsonl are the store's append-only files: frames are fsynced before "
     "the index line that points to them, and the next writer cuts anything past the last complete line",
-    "audio/store.py:StoreWriter._acquire_lock": "the empty advisory lock file (.lock): its content is never read",
     "training/module.py:ContrastivePretrainer._write_trace": "the batch trace is an append-only journal, one line per write; "
     "a torn last line left by a kill is cut when the run resumes",
     "training/module.py:cut_torn_line": "cuts the torn last line off that append-only trace, in place, before the next append",

@@ -132,3 +132,19 @@ def test_a_sigkilled_writer_leaves_a_temp_that_the_next_write_removes(tmp_path: 
     assert target.read_text() == "old" and debris.read_text() == "half"
     atomic_write_text(target, "new")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"] and target.read_text() == "new"
+
+
+def test_a_folder_lock_admits_one_writer_and_dies_with_its_process(tmp_path: Path) -> None:
+    from mixtape.errors import MixtapeError
+    from mixtape.io import acquire_folder_lock, folder_lock
+
+    with folder_lock(tmp_path / "f", "busy: first writer"):
+        with pytest.raises(MixtapeError, match="busy: first writer"):
+            acquire_folder_lock(tmp_path / "f", "busy: first writer")
+    with folder_lock(tmp_path / "f", "x"):  # released by the with block
+        pass
+    code = f"import os, signal\nfrom pathlib import Path\nfrom mixtape.io import acquire_folder_lock\nlock = acquire_folder_lock(Path({str(tmp_path / 'f')!r}), 'busy')\nprint('locked', flush=True)\nos.kill(os.getpid(), signal.SIGKILL)\n"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == -signal.SIGKILL and "locked" in proc.stdout, proc.stderr
+    with folder_lock(tmp_path / "f", "a killed holder left its lock behind"):  # no stale lock after a SIGKILL
+        pass

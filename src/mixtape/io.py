@@ -120,6 +120,41 @@ def _umask() -> int:
     return mask
 
 
+LOCK_FILE = ".lock"
+
+
+def acquire_folder_lock(folder: Path, busy: str, error: type[Exception] = MixtapeError) -> IO[bytes] | None:
+    """An exclusive advisory lock on ``folder/.lock`` for one writer of the folder, held until the
+    returned handle is closed or the process dies (a SIGKILL frees it: no stale lock to remove).
+
+    ``busy`` is the message raised (as ``error``) when another process holds it. Returns None where
+    the OS has no advisory locks (one writer per folder is then the user's job).
+    """
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = open(folder / LOCK_FILE, "a+b")
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        raise error(busy) from None
+    return lock
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path, busy: str, error: type[Exception] = MixtapeError) -> Iterator[None]:
+    """:func:`acquire_folder_lock` for the duration of a ``with`` block."""
+    lock = acquire_folder_lock(folder, busy, error)
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.close()
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
     with atomic_open(path, "w", encoding="utf-8") as f:
         f.write(text)

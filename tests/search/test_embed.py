@@ -193,3 +193,16 @@ def test_a_query_file_embeds_like_its_collection_track(tiny_embeddings: Embeddin
         assert q.duration == pytest.approx(tiny_embeddings.tracks.durations[row], abs=0.01)
     short = embed_audio_file(enc, tiny_embeddings.tracks.paths[0], max_seconds=3.0)
     assert short.seconds_used == pytest.approx(3.0) and short.duration > 3.0
+
+
+def test_a_second_embed_into_a_folder_being_written_is_refused(tiny_store, tiny_embeddings: Embeddings, search_encoder: Path, tmp_path: Path) -> None:
+    from mixtape.io import folder_lock
+
+    out = tmp_path / "emb"
+    with folder_lock(out, "held by the first run"):  # what a running `mixtape embed` holds
+        with pytest.raises(MixtapeError, match=r"embeddings folder .*emb is being written by another `mixtape embed`; wait for it or use another --out"):
+            embed_collection(search_encoder, out, features=tiny_store.path)
+        with pytest.raises(MixtapeError, match="is being written by another"):
+            merge_embeddings([tiny_embeddings.path], out)
+    assert not (out / "embeddings.json").exists()
+    assert len(Embeddings.open(embed_collection(search_encoder, out, features=tiny_store.path).out)) == len(tiny_store)  # free again once released

@@ -13,9 +13,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from mixtape.io import file_checksum, progress
+from mixtape.io import LOCK_FILE, file_checksum, progress
 
-from .store import FRAME_DTYPE, FRAMES_FILE, JOURNAL_FILE, LOCK_FILE, FeatureStore
+from .store import FRAME_DTYPE, FRAMES_FILE, JOURNAL_FILE, FeatureStore
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from pydantic import Field
 
 from mixtape.config import StrictConfig, config_from_dict
 from mixtape.errors import MixtapeError
-from mixtape.io import atomic_open, atomic_write_text, get_logger, progress, read_json_header
+from mixtape.io import LOCK_FILE, acquire_folder_lock, atomic_open, atomic_write_text, get_logger, progress, read_json_header
 
 from .mel import MelConfig
 
@@ -47,7 +47,6 @@ FRAMES_FILE = "frames.f16"
 JOURNAL_FILE = "index.jsonl"
 SNAPSHOT_FILE = "index.npz"
 FAILURES_FILE = "failures.tsv"
-LOCK_FILE = ".lock"
 FORMAT_NAME = "mixtape-feature-store"
 FORMAT_VERSION = 1
 FRAME_DTYPE = np.dtype("<f2")
@@ -572,17 +571,7 @@ class StoreWriter:
         self.pending_bytes = 0
 
     def _acquire_lock(self) -> IO[bytes] | None:
-        try:
-            import fcntl
-        except ImportError:  # not POSIX: no advisory locks, one writer per store is the user's job
-            return None
-        lock = open(self.path / LOCK_FILE, "a+b")
-        try:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            lock.close()
-            raise StoreError(f"feature store {self.path} is being written by another process; wait for it or use another folder") from None
-        return lock
+        return acquire_folder_lock(self.path, f"feature store {self.path} is being written by another process; wait for it or use another folder", StoreError)
 
     def _release_lock(self) -> None:
         if self._lock is not None:

@@ -27,7 +27,7 @@ import torch
 from mixtape.audio.store import store_fingerprint
 from mixtape.catalog.tracks import TrackRecord, TrackTable, read_tracks
 from mixtape.errors import MixtapeError
-from mixtape.io import ARRAY_FILE_ERRORS, atomic_open, get_logger, progress
+from mixtape.io import ARRAY_FILE_ERRORS, atomic_open, folder_lock, get_logger, progress
 
 from .embeddings import (
     FAILURES_FILE,
@@ -245,88 +245,89 @@ def embed_collection(
         raise MixtapeError(f"embed: chunk size and batch size must be positive (got {chunk_tracks}, {batch_size})")
     if out.exists() and not out.is_dir():
         raise MixtapeError(f"embed: --out {out} is a file; give a folder")
-    enc = as_eval_encoder(encoder)
-    fingerprint = encoder_fingerprint(enc.encoder)
-    report = EmbedReport(out)
+    with folder_lock(out, f"embeddings folder {out} is being written by another `mixtape embed`; wait for it or use another --out"):
+        enc = as_eval_encoder(encoder)
+        fingerprint = encoder_fingerprint(enc.encoder)
+        report = EmbedReport(out)
 
-    table: TrackTable | None = None
-    if audio is not None:
-        table = collection_table(audio, audio_root)
-        store_path = out / FEATURES_DIR
-        mel = MelConfig.model_validate(enc.mel) if enc.mel else None
-        extraction = extract_features(table.records, store_path, mel=mel, workers=workers, shard=shard, patch_frames=enc.patch_frames)
-        log.info("%s", extraction.summary())
-    else:
-        store_path = Path(features)  # type: ignore[arg-type]
-        if tracks is not None:
-            table = read_tracks(tracks, audio_root)
-    if table is not None:
-        report.skipped_rows = list(table.skipped)
-        for reason in table.skipped:
-            log.warning("skipped tracks table row: %s", reason)
-    store, reader = open_store_for(enc, store_path)
-    keep = _in_shard(store.track_ids, shard)
-    rows = np.flatnonzero(keep)
-    ids = [store.track_ids[i] for i in rows.tolist()]
-    sums = [store.checksums[i] for i in rows.tolist()]
-    shard_failures = [f for f, k in zip(store.failures, _in_shard([f[0] for f in store.failures], shard), strict=True) if k]
-    meta = {
-        "encoder": {"source": enc.source, "fingerprint": fingerprint, "backbone": getattr(enc.encoder, "backbone_name", type(enc.encoder).__name__), "patch_frames": enc.patch_frames, "mel": enc.mel},
-        "store": {"path": str(Path(store_path).resolve()), "fingerprint": store_fingerprint(store)},
-        "shard": list(shard),
-    }
-
-    prev = _previous(out, fingerprint, force)
-    if prev is not None and not force and prev.meta.get("store") == meta["store"] and prev.meta.get("shard") == meta["shard"]:
-        prev_failed = {f[0] for f in prev.failures}
-        if prev.tracks.track_ids == [t for t in ids if t not in prev_failed] and _same_tables(prev, table):
-            report.tracks, report.up_to_date = len(prev), True
-            report.failed = prev.failures
-            return report
-
-    # reuse vectors of unchanged tracks from the previous complete run
-    cached = np.full(len(rows), -1, dtype=np.int64)
-    if prev is not None and not force:
-        old = {tid: (r, c) for r, (tid, c) in enumerate(zip(prev.tracks.track_ids, prev.tracks.checksums, strict=True))}
-        cached = np.fromiter((old[t][0] if t in old and old[t][1] == c and c else -1 for t, c in zip(ids, sums, strict=True)), dtype=np.int64, count=len(ids))
-    todo = np.flatnonzero(cached < 0)
-    parts = _PartStore(out, fingerprint)
-    n_chunks = -(-len(todo) // chunk_tracks)
-    failed_mask = np.zeros(len(rows), dtype=bool)
-    failures: list[tuple[str, str, str]] = list(shard_failures)
-    for c in progress(range(n_chunks), desc="embedding chunks", total=n_chunks, unit="chunk"):
-        sel = todo[c * chunk_tracks : (c + 1) * chunk_tracks]
-        cid, csum = [ids[i] for i in sel.tolist()], [sums[i] for i in sel.tolist()]
-        saved = parts.load(c, cid, csum)
-        if saved is not None:
-            _, bad, reasons = saved
-            report.reused += int((~bad).sum())
+        table: TrackTable | None = None
+        if audio is not None:
+            table = collection_table(audio, audio_root)
+            store_path = out / FEATURES_DIR
+            mel = MelConfig.model_validate(enc.mel) if enc.mel else None
+            extraction = extract_features(table.records, store_path, mel=mel, workers=workers, shard=shard, patch_frames=enc.patch_frames)
+            log.info("%s", extraction.summary())
         else:
-            vecs, bad, reasons = _embed_chunk(enc.encoder, reader, rows[sel], batch_size, device, f"embedding chunk {c + 1}/{n_chunks}")
-            parts.save(c, cid, csum, vecs, bad, reasons)
-            report.computed += int((~bad).sum())
-        failed_mask[sel[bad]] = True
-        paths = [str(store.paths[rows[i]]) for i in sel[bad].tolist()]
-        failures += list(zip([cid[j] for j in np.flatnonzero(bad).tolist()], paths, reasons, strict=True))
-    report.reused += int((cached >= 0).sum())
+            store_path = Path(features)  # type: ignore[arg-type]
+            if tracks is not None:
+                table = read_tracks(tracks, audio_root)
+        if table is not None:
+            report.skipped_rows = list(table.skipped)
+            for reason in table.skipped:
+                log.warning("skipped tracks table row: %s", reason)
+        store, reader = open_store_for(enc, store_path)
+        keep = _in_shard(store.track_ids, shard)
+        rows = np.flatnonzero(keep)
+        ids = [store.track_ids[i] for i in rows.tolist()]
+        sums = [store.checksums[i] for i in rows.tolist()]
+        shard_failures = [f for f, k in zip(store.failures, _in_shard([f[0] for f in store.failures], shard), strict=True) if k]
+        meta = {
+            "encoder": {"source": enc.source, "fingerprint": fingerprint, "backbone": getattr(enc.encoder, "backbone_name", type(enc.encoder).__name__), "patch_frames": enc.patch_frames, "mel": enc.mel},
+            "store": {"path": str(Path(store_path).resolve()), "fingerprint": store_fingerprint(store)},
+            "shard": list(shard),
+        }
 
-    good = np.flatnonzero(~failed_mask)
-    track_meta = _track_meta(store, rows[good], table)
-    blocks = _assemble(parts, cached, failed_mask, prev)
-    first = next(blocks, None)
-    if first is None:
-        dim = int(getattr(enc.encoder, "embedding_dim", 0))
-        chain: Iterator[np.ndarray] = iter(())
-    else:
-        dim = first.shape[1]
-        chain = _prepend(first, blocks)
-    write_embeddings(out, chain, len(good), dim, track_meta, failures, meta)
-    parts.remove()
-    report.tracks = len(good)
-    report.failed = failures
-    report.seconds = time.perf_counter() - started
-    log.info("embedded %d tracks into %s (%d computed, %d reused, %d failed)", report.tracks, out, report.computed, report.reused, len(failures))
-    return report
+        prev = _previous(out, fingerprint, force)
+        if prev is not None and not force and prev.meta.get("store") == meta["store"] and prev.meta.get("shard") == meta["shard"]:
+            prev_failed = {f[0] for f in prev.failures}
+            if prev.tracks.track_ids == [t for t in ids if t not in prev_failed] and _same_tables(prev, table):
+                report.tracks, report.up_to_date = len(prev), True
+                report.failed = prev.failures
+                return report
+
+        # reuse vectors of unchanged tracks from the previous complete run
+        cached = np.full(len(rows), -1, dtype=np.int64)
+        if prev is not None and not force:
+            old = {tid: (r, c) for r, (tid, c) in enumerate(zip(prev.tracks.track_ids, prev.tracks.checksums, strict=True))}
+            cached = np.fromiter((old[t][0] if t in old and old[t][1] == c and c else -1 for t, c in zip(ids, sums, strict=True)), dtype=np.int64, count=len(ids))
+        todo = np.flatnonzero(cached < 0)
+        parts = _PartStore(out, fingerprint)
+        n_chunks = -(-len(todo) // chunk_tracks)
+        failed_mask = np.zeros(len(rows), dtype=bool)
+        failures: list[tuple[str, str, str]] = list(shard_failures)
+        for c in progress(range(n_chunks), desc="embedding chunks", total=n_chunks, unit="chunk"):
+            sel = todo[c * chunk_tracks : (c + 1) * chunk_tracks]
+            cid, csum = [ids[i] for i in sel.tolist()], [sums[i] for i in sel.tolist()]
+            saved = parts.load(c, cid, csum)
+            if saved is not None:
+                _, bad, reasons = saved
+                report.reused += int((~bad).sum())
+            else:
+                vecs, bad, reasons = _embed_chunk(enc.encoder, reader, rows[sel], batch_size, device, f"embedding chunk {c + 1}/{n_chunks}")
+                parts.save(c, cid, csum, vecs, bad, reasons)
+                report.computed += int((~bad).sum())
+            failed_mask[sel[bad]] = True
+            paths = [str(store.paths[rows[i]]) for i in sel[bad].tolist()]
+            failures += list(zip([cid[j] for j in np.flatnonzero(bad).tolist()], paths, reasons, strict=True))
+        report.reused += int((cached >= 0).sum())
+
+        good = np.flatnonzero(~failed_mask)
+        track_meta = _track_meta(store, rows[good], table)
+        blocks = _assemble(parts, cached, failed_mask, prev)
+        first = next(blocks, None)
+        if first is None:
+            dim = int(getattr(enc.encoder, "embedding_dim", 0))
+            chain: Iterator[np.ndarray] = iter(())
+        else:
+            dim = first.shape[1]
+            chain = _prepend(first, blocks)
+        write_embeddings(out, chain, len(good), dim, track_meta, failures, meta)
+        parts.remove()
+        report.tracks = len(good)
+        report.failed = failures
+        report.seconds = time.perf_counter() - started
+        log.info("embedded %d tracks into %s (%d computed, %d reused, %d failed)", report.tracks, out, report.computed, report.reused, len(failures))
+        return report
 
 
 def _same_tables(prev: Embeddings, table: TrackTable | None) -> bool:
@@ -433,7 +434,8 @@ def merge_embeddings(shards: Sequence[str | Path], out: str | Path) -> Embedding
 
     shard_list = [p.meta.get("shard") for p in parts]
     meta = {"encoder": base.encoder_info, "store": {"merged_from": [str(p.path) for p in parts], "fingerprint": None}, "shard": [0, 1], "merged_shards": shard_list}
-    merged = write_embeddings(out, progress(blocks(), desc="merging embeddings", unit="block"), len(tracks), base.dim, tracks, failures, meta)
+    with folder_lock(out, f"embeddings folder {out} is being written by another `mixtape embed`; wait for it or use another --out"):
+        merged = write_embeddings(out, progress(blocks(), desc="merging embeddings", unit="block"), len(tracks), base.dim, tracks, failures, meta)
     log.info("merged %d shard(s) into %s: %d tracks", len(parts), out, len(merged))
     return merged
 
