@@ -148,3 +148,14 @@ def test_a_folder_lock_admits_one_writer_and_dies_with_its_process(tmp_path: Pat
     assert proc.returncode == -signal.SIGKILL and "locked" in proc.stdout, proc.stderr
     with folder_lock(tmp_path / "f", "a killed holder left its lock behind"):  # no stale lock after a SIGKILL
         pass
+
+
+def test_a_folder_created_for_a_lock_and_left_empty_is_removed(tmp_path: Path) -> None:
+    from mixtape.io import folder_lock
+
+    with pytest.raises(RuntimeError), folder_lock(tmp_path / "refused", "busy"):
+        raise RuntimeError("the run was refused before writing")
+    assert not (tmp_path / "refused").exists()
+    with folder_lock(tmp_path / "written", "busy"):
+        (tmp_path / "written" / "data").write_text("x")
+    assert sorted(p.name for p in (tmp_path / "written").iterdir()) == [".lock", "data"]

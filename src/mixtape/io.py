@@ -146,13 +146,20 @@ def acquire_folder_lock(folder: Path, busy: str, error: type[Exception] = Mixtap
 
 @contextlib.contextmanager
 def folder_lock(folder: Path, busy: str, error: type[Exception] = MixtapeError) -> Iterator[None]:
-    """:func:`acquire_folder_lock` for the duration of a ``with`` block."""
+    """:func:`acquire_folder_lock` for the duration of a ``with`` block. A folder the lock had to
+    create is removed again when the block wrote nothing into it (a refused run leaves no trace)."""
+    created = not folder.exists()
     lock = acquire_folder_lock(folder, busy, error)
     try:
         yield
     finally:
         if lock is not None:
             lock.close()
+        if created:
+            with contextlib.suppress(OSError):
+                if [p.name for p in folder.iterdir()] == [LOCK_FILE]:
+                    (folder / LOCK_FILE).unlink()
+                    folder.rmdir()
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
