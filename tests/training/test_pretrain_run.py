@@ -128,3 +128,29 @@ def test_a_user_error_masked_by_lightning_teardown_is_surfaced() -> None:
         assert str(_user_error_behind(err)) == "pair sampler: cannot form a batch"
     plain = RuntimeError("something else")
     assert _user_error_behind(plain) is plain
+
+
+def test_a_kill_between_the_final_periodic_checkpoint_and_last_ckpt_is_repaired_on_resume(reference_run, make_config, tmp_path: Path) -> None:
+    """Lightning writes step{N}.ckpt, then last.ckpt: a kill in between leaves last.ckpt one interval
+    behind while the run is complete. The resumed run must bring last.ckpt (what evaluation reads) to
+    the final step, not finish at once and leave the older weights there."""
+    run = tmp_path / "run"
+    shutil.copytree(reference_run.run_dir, run)
+    ckpts = run / "checkpoints"
+    final = ckpts / f"step{MAX_STEPS:07d}.ckpt"
+    earlier = ckpts / f"step{MAX_STEPS - CHECKPOINT_EVERY:07d}.ckpt"
+    assert final.is_file() and earlier.is_file()
+    shutil.copy(earlier, ckpts / "last.ckpt")
+    (run / "result.json").unlink()
+    result = pretrain(make_config(run), resume=True)
+    assert result.steps == MAX_STEPS
+    assert _step(ckpts / "last.ckpt") == MAX_STEPS
+    got = torch.load(ckpts / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    want = torch.load(final, map_location="cpu", weights_only=True)["state_dict"]
+    assert all(torch.equal(got[k], want[k]) for k in want)
+
+
+def test_last_ckpt_holds_the_final_step_when_max_steps_is_not_a_multiple_of_checkpoint_every(make_config, tmp_path: Path) -> None:
+    result = pretrain(make_config(tmp_path / "run", **{"trainer.max_steps": 6, "trainer.checkpoint_every": 4}))
+    assert result.steps == 6 and _step(result.checkpoint) == 6
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("step*.ckpt")) == ["step0000004.ckpt"]

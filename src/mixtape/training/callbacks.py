@@ -29,21 +29,12 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, f)
 
 
-class FinalCheckpoint(pl.Callback):
-    """Saves last.ckpt when training ends between two periodic checkpoints.
-
-    ModelCheckpoint writes last.ckpt only together with a periodic checkpoint, so a run whose
-    max_steps is not a multiple of checkpoint_every would otherwise end with a stale last.ckpt.
-    Not called when training fails (a NaN loss), which keeps the last good checkpoint in place.
-    """
-
-    def __init__(self, path: Path, every: int) -> None:
-        self.path = Path(path)
-        self.every = every
-
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.global_step % self.every != 0:
-            trainer.save_checkpoint(self.path)
+def saved_step(path: Path) -> int | None:
+    """The global step a checkpoint file holds (None when it is missing or unreadable)."""
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=True)["global_step"])
+    except Exception:  # noqa: BLE001 - missing, torn or foreign: in every case not the step we want
+        return None
 
 
 class StepProgressBar(ProgressBar):

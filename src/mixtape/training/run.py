@@ -192,7 +192,7 @@ def _build_trainer(config: PretrainConfig) -> Any:
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from mixtape.training.callbacks import AtomicCheckpointIO, FinalCheckpoint, StepProgressBar
+    from mixtape.training.callbacks import AtomicCheckpointIO, StepProgressBar
 
     t = config.trainer
     checkpoints = ModelCheckpoint(
@@ -216,7 +216,7 @@ def _build_trainer(config: PretrainConfig) -> Any:
         max_steps=t.max_steps,
         max_epochs=-1,
         log_every_n_steps=t.log_every,
-        callbacks=[checkpoints, FinalCheckpoint(last_checkpoint(config.out), t.checkpoint_every), StepProgressBar()],
+        callbacks=[checkpoints, StepProgressBar()],
         logger=_loggers(config.out),
         plugins=[AtomicCheckpointIO()],
         use_distributed_sampler=False,  # the pair sampler shards the global batch itself
@@ -262,7 +262,7 @@ def pretrain(config: PretrainConfig, resume: bool = False) -> PretrainResult:
     """Train an encoder on one pair strategy; with ``resume``, continue from the run folder's last.ckpt."""
     import lightning.pytorch as pl
 
-    from mixtape.training.callbacks import plot_training_curve, read_metrics
+    from mixtape.training.callbacks import plot_training_curve, read_metrics, saved_step
     from mixtape.training.data import PairDataModule, prepare_pair_data
     from mixtape.training.module import ContrastivePretrainer, TrainingDivergedError
 
@@ -313,6 +313,12 @@ def pretrain(config: PretrainConfig, resume: bool = False) -> PretrainResult:
         raise TrainingDivergedError(f"{err}\n{kept}") from None
     except RuntimeError as err:
         raise _user_error_behind(err) from None
+    if saved_step(last) != trainer.global_step:
+        # last.ckpt (what evaluation and export read) must hold the final step. ModelCheckpoint writes it
+        # only with a periodic checkpoint, so it lags when max_steps is not a multiple of
+        # checkpoint_every; and a run killed between the final periodic checkpoint and last.ckpt
+        # resumes from the periodic one and ends at once (Lightning then calls no training hook).
+        trainer.save_checkpoint(last)
 
     curve = None
     if trainer.is_global_zero:
