@@ -598,7 +598,7 @@ def check_index(path: Path) -> FolderCheck:
         check.warning(path, "built by an older mixtape that recorded no checksums of its files; they cannot be verified", f"{rebuild} --force")
     if not changed:
         try:
-            SimilarIndex.open(path)
+            SimilarIndex.open(path, verified=True)
         except MixtapeError as err:
             check.error(err, rebuild)
     if emb:

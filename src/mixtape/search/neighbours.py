@@ -110,10 +110,12 @@ class SimilarIndex:
         self._haystack = np.array(haystack, dtype=bytes)
 
     @classmethod
-    def open(cls, path: str | Path) -> SimilarIndex:
+    def open(cls, path: str | Path, *, verified: bool = False) -> SimilarIndex:
+        """``verified``: the caller has just compared the files with their checksums (changed_index_files),
+        so they are not hashed a second time."""
         path = Path(path)
         meta = read_index_meta(path)
-        changed = changed_index_files(path, meta)  # before FAISS parses a damaged file (see read_faiss)
+        changed = [] if verified else changed_index_files(path, meta)  # before FAISS parses a damaged file (see read_faiss)
         if changed:
             file, what = changed[0]
             raise SearchIndexError(f"{file}: {what}; rebuild the index with `mixtape index`")
