@@ -28,7 +28,7 @@ MINIMAL = {
 
 
 def test_demo_config_is_the_documented_grid() -> None:
-    from mixtape.evaluation.experiment import load_experiment_config
+    from mixtape.experiment import load_experiment_config
 
     cfg = load_experiment_config(DEFAULT_CONFIG)
     assert [s.key for s in cfg.strategies] == ["self", "artist", "playlist", "cooc-topk", "track2vec"]

@@ -174,6 +174,20 @@ def _checkpoint_bytes(mel: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
+def _tagged_flac_bytes() -> bytes:
+    """A short FLAC file with Vorbis-comment tags, as the tag reader meets them in a music folder."""
+    import soundfile as sf
+    from mutagen.flac import FLAC
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "t.flac"
+        sf.write(path, (0.3 * np.sin(np.arange(4000) / 5)).astype(np.float32), 16000)
+        audio = FLAC(path)
+        audio.update({"artist": "Ann", "album": "One", "composer": "Bach", "title": "Song"})
+        audio.save()
+        return path.read_bytes()
+
+
 def _metrics_csv() -> bytes:
     rows = ["epoch,step,train/acc,train/loss,train/lr"] + [f"0,{s},{0.1 * s:.2f},{2.0 - 0.1 * s:.3f},0.001" for s in range(6)]
     return ("\n".join(rows) + "\n").encode()
@@ -224,6 +238,7 @@ def samples(tiny_world, tiny_store, folders: dict[str, Path]) -> dict[str, bytes
         "mtt.csv": ("\n".join([mtt_header, *mtt_rows]) + "\n").encode(),
         "tags.csv": ("track_id,tags,split\n" + "".join(f"{t},genre---{'rock' if i % 2 else 'jazz'}|mood---calm,{('train', 'validation', 'test')[i % 3]}\n" for i, t in enumerate(ids))).encode(),
         "triplets.csv": _trim_lines(w.triplets, 21),
+        "world.json": json.dumps({"tracks": json.loads(w.world_json.read_text(encoding="utf-8"))["tracks"][:6]}).encode(),
         "experiment.yaml": (Path(__file__).resolve().parents[1] / "configs" / "demo.yaml").read_bytes(),
         "pretrain.yaml": (Path(__file__).resolve().parents[1] / "configs" / "pretrain_small.yaml").read_bytes(),
         "settings.yaml": b"kind: hnsw\nexact_max: 100\nnlist: 8\ntarget_recall: 0.9\nmutual_proximity: true\n",
@@ -231,6 +246,7 @@ def samples(tiny_world, tiny_store, folders: dict[str, Path]) -> dict[str, bytes
         "checkpoint.ckpt": _checkpoint_bytes(tiny_store.mel_config.model_dump(mode="json")),
         "metrics.csv": _metrics_csv(),
         "audio.wav": _wav_bytes(),
+        "tagged.flac": _tagged_flac_bytes(),
         "store.json": (store / "store.json").read_bytes(),
         "index.jsonl": _trim_lines(store / "index.jsonl", 4),
         "index.npz": snapshot.read_bytes(),
@@ -300,7 +316,8 @@ def _file_cases() -> dict[str, FileCase]:
     from mixtape.audio import store
     from mixtape.catalog import catalog, matching, playlists, tracks
     from mixtape.config import load_config
-    from mixtape.evaluation import datasets, experiment, similarity
+    from mixtape import experiment
+    from mixtape.evaluation import datasets, similarity
     from mixtape.evaluation.encoders import load_eval_encoder
     from mixtape.io import read_json_header
     from mixtape.models import export as model_export
@@ -362,6 +379,8 @@ def _file_cases() -> dict[str, FileCase]:
         "load_eval_encoder[checkpoint]": FileCase((q(load_eval_encoder),), "checkpoint.ckpt", load_eval_encoder, examples=40),
         "read_metrics": FileCase((q(_import("mixtape.training.callbacks").read_metrics),), "metrics.csv", _read_metrics, name="logs/version_0/metrics.csv"),
         "load_audio": FileCase((q(_import("mixtape.audio.decode").load_audio),), "audio.wav", _load_audio, examples=120),
+        "read_latent": FileCase((q(_import("mixtape.world.truth").read_latent),), "world.json", lambda p: _import("mixtape.world.truth").read_latent(p, ["track_000000", "track_000003"])),
+        "read_tags": FileCase((q(_import("mixtape.audio.tags").read_tags),), "tagged.flac", _import("mixtape.audio.tags").read_tags, examples=150),
         "read_settings": FileCase((q(store.read_settings),), "store.json", lambda p: store.read_settings(p.parent), name="store.json"),
         "read_journal": FileCase((q(store.read_journal),), "index.jsonl", lambda p: store.read_journal(p.parent), name="index.jsonl"),
         "read_index[snapshot]": FileCase((q(store.read_index),), "index.npz", lambda p: store.read_index(p.parent), name="index.npz", side={"index.jsonl": "index.jsonl"}, examples=120),

@@ -84,11 +84,11 @@ def _cmd_features(args: argparse.Namespace) -> int:
 # --- pairs -------------------------------------------------------------------------------------
 
 
-PAIR_STRATEGIES = ("self", "artist", "album", "playlist", "cooc-topk", "track2vec", "mix")  # = mixtape.pairs.STRATEGIES (not imported: --help stays instant)
-
-
 def _add_pairs(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("pairs", help="build the positives of one pair strategy from tracks + playlists (resumable)")
+    from mixtape.pairs.params import PARAMS, SUMMARIES, known_parameters, params_model
+
+    listing = "; ".join(f"{name}: {text}" for name, text in SUMMARIES.items())
+    p = sub.add_parser("pairs", help="build the positives of one pair strategy from tracks + playlists (resumable)", description=f"Strategies — {listing}.")
     p.add_argument("--tracks", type=Path, nargs="+", required=True, help="tracks table(s) (CSV/TSV with track_id,path[,artist_id,album_id]; MTG-Jamendo TSVs)")
     p.add_argument("--playlists", type=Path, nargs="+", default=[], help="training playlists: files or folders (MPD slices, .m3u/.m3u8, .jsonl, .csv)")
     p.add_argument("--heldout", type=Path, nargs="+", default=[], help="held-out (evaluation) playlists: never feed a strategy")
@@ -96,35 +96,46 @@ def _add_pairs(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--audio-root", type=Path, default=None, help="folder that relative track paths start from (default: the table's folder)")
     p.add_argument("--mapping", type=Path, default=None, help="CSV 'entry,track_id' mapping playlist entries (URIs, paths) to track ids")
     p.add_argument("--match", default="auto", choices=["auto", "id", "path"], help="how playlist entries are matched to tracks (default: auto)")
-    p.add_argument("--strategy", required=True, choices=PAIR_STRATEGIES, help="where positives come from (see README)")
-    p.add_argument("--k", type=int, default=10, help="cooc-topk/track2vec: positives per anchor (default 10)")
-    p.add_argument("--norm", default="count", choices=["count", "pmi", "jaccard"], help="cooc-topk: co-occurrence score (default count)")
-    p.add_argument("--min-count", type=int, default=1, help="cooc-topk: ignore pairs seen in fewer playlists (default 1)")
-    p.add_argument("--mix", default=None, help="mix: weights, e.g. 'playlist=0.5,artist=0.5'")
-    p.add_argument("--dim", type=int, default=64, help="track2vec: vector size (default 64)")
-    p.add_argument("--epochs", type=int, default=5, help="track2vec: passes over the playlists (default 5)")
-    p.add_argument("--window", type=int, default=None, help="track2vec: context window (default: the whole playlist while that fits 2e9 training pairs, else the widest that does, shuffled each epoch)")
-    p.add_argument("--seed", type=int, default=0, help="track2vec: training seed (deterministic with --workers 1)")
-    p.add_argument("--workers", type=int, default=2, help="threads for cooc-topk/track2vec (default 2)")
+    p.add_argument("--strategy", required=True, choices=list(PARAMS), help="where positives come from (see README)")
+    # One flag per strategy parameter, made from the parameter models (mixtape.pairs.params).
+    for name, strategies in known_parameters().items():
+        field = params_model(strategies[0]).model_fields[name]
+        default = field.get_default(call_default_factory=True)
+        shown = ",".join(f"{k}={v:g}" for k, v in default.items()) if isinstance(default, dict) else default
+        text = f"{'/'.join(strategies)}: {field.description} (default {shown})"
+        flag = "--" + name.replace("_", "-")
+        if field.annotation is bool:
+            p.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=text)
+        else:
+            choices = list(getattr(field.annotation, "__args__", ())) if str(field.annotation).startswith("typing.Literal") else None
+            p.add_argument(flag, dest=name, default=None, choices=choices, metavar=name.upper() if not choices else None, help=text)
     p.add_argument("--force", action="store_true", help="rebuild even if --out is up to date")
     p.add_argument("--out", type=Path, required=True, help="output folder (positives CSR .npz + metadata + stats.json)")
-    p.set_defaults(func=_cmd_pairs)
+    p.set_defaults(func=_cmd_pairs, strategy_parameters=list(known_parameters()))
 
 
 def _cmd_pairs(args: argparse.Namespace) -> int:
     from mixtape.pairs import run_pairs
 
-    params = {"k": args.k, "norm": args.norm, "min_count": args.min_count, "dim": args.dim, "epochs": args.epochs, "window": args.window, "seed": args.seed, "workers": args.workers}
-    if args.mix is not None:
-        if args.strategy != "mix":
-            raise MixtapeError(f"pairs: --mix needs --strategy mix (got --strategy {args.strategy})")
-        params["mix"] = args.mix
+    # Only the flags given: each strategy's model fills in (and type-checks) the rest.
+    params = {name: getattr(args, name) for name in args.strategy_parameters if getattr(args, name) is not None}
+    unused = sorted(k for k in params if k != "mix" and args.strategy != "mix" and k not in _strategy_fields(args.strategy))
+    if "mix" in params and args.strategy != "mix":
+        raise MixtapeError(f"pairs: --mix needs --strategy mix (got --strategy {args.strategy})")
+    if unused:
+        logging.getLogger("mixtape.pairs").warning("pairs: %s do(es) not apply to --strategy %s and is ignored", ", ".join("--" + k.replace("_", "-") for k in unused), args.strategy)
     run = run_pairs(
         args.tracks, args.out, args.strategy, args.playlists, args.heldout, args.holdout_tracks, args.audio_root,
         mapping=args.mapping, match=args.match, force=args.force, **params,
     )
     print(run.summary())
     return 0
+
+
+def _strategy_fields(strategy: str) -> set[str]:
+    from mixtape.pairs.params import params_model
+
+    return set(params_model(strategy).model_fields)
 
 
 # --- pretrain / export -------------------------------------------------------------------------
@@ -259,8 +270,17 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 
 
 def _add_similarity(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("similarity", help="music similarity of frozen embeddings: triplet accuracy, held-out playlist retrieval, hubness")
-    _add_encoder_and_store(p)
+    p = sub.add_parser(
+        "similarity",
+        help="music similarity of frozen embeddings: triplet accuracy, held-out playlist retrieval, hubness; or, with --audio, retrieval of same-artist/album/composer recordings against a mel-statistics baseline",
+    )
+    p.add_argument("--encoder", "--checkpoint", dest="encoder", type=Path, default=None, help="encoder to evaluate: an export folder (mixtape export) or a pre-training checkpoint (optional with --audio: then only the baselines are scored)")
+    p.add_argument("--features", type=Path, default=None, help="feature store of the evaluation tracks (same mel settings as the encoder's); not with --audio")
+    p.add_argument("--out", type=Path, required=True, help="output folder (metrics.json and tables)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--audio", type=Path, default=None, help="a folder of your recordings (scanned recursively): score retrieval of tracks sharing the --group-by tag")
+    p.add_argument("--group-by", default=None, choices=["artist", "album", "composer"], help="with --audio: the file tag that defines a group (relevant = same group)")
+    p.add_argument("--workers", type=int, default=None, help="with --audio: decoding processes for feature extraction (default: all cores; 0: in this process)")
     p.add_argument("--tracks", type=Path, default=None, help="tracks table (artists, and the ids held-out playlists refer to); default: every store track")
     p.add_argument("--audio-root", type=Path, default=None, help="folder that the tracks table's relative paths start from")
     p.add_argument("--triplets", type=Path, default=None, help="CSV anchor,candidate_a,candidate_b,votes_a,votes_b")
@@ -274,12 +294,32 @@ def _cmd_similarity(args: argparse.Namespace) -> int:
     from mixtape.config import config_from_dict
     from mixtape.evaluation import SimilarityConfig, similarity_task
 
+    if args.audio is not None:
+        return _cmd_similarity_audio(args)
+    if args.group_by is not None:
+        raise MixtapeError("similarity: --group-by needs --audio FOLDER (the recordings whose tags define the groups)")
+    if args.encoder is None or args.features is None:
+        raise MixtapeError("similarity: give --encoder and --features (or --audio FOLDER --group-by TAG to score your own recordings)")
     if args.triplets is None and not args.heldout:
         logging.getLogger("mixtape.evaluation").warning("no --triplets and no --heldout: only hubness will be measured")
     cfg = config_from_dict(SimilarityConfig, {"k": args.k, "mutual_proximity": args.mutual_proximity}, "the command line")
     result = similarity_task(args.encoder, args.features, args.tracks, args.heldout, args.triplets, cfg, out=args.out, device=args.device, audio_root=args.audio_root)
     print(result.summary())
     print(f"results written to {args.out}")
+    return 0
+
+
+def _cmd_similarity_audio(args: argparse.Namespace) -> int:
+    from mixtape.evaluation.recordings import folder_group_similarity
+
+    if args.group_by is None:
+        raise MixtapeError("similarity: --audio needs --group-by artist|album|composer (the tag whose shared value makes tracks relevant to each other)")
+    unused = [flag for flag, value in (("--features", args.features), ("--tracks", args.tracks), ("--triplets", args.triplets), ("--heldout", args.heldout)) if value]
+    if unused:
+        raise MixtapeError(f"similarity: {', '.join(unused)} cannot be combined with --audio (features are extracted into --out/features)")
+    result = folder_group_similarity(args.audio, args.group_by, args.out, args.encoder, workers=args.workers, device=args.device, k=args.k)
+    print(result.summary())
+    print(f"results written to {args.out} (metrics.json, per_query.tsv, tracks.tsv)")
     return 0
 
 
@@ -436,7 +476,7 @@ def _add_experiment(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_experiment(args: argparse.Namespace) -> int:
-    from mixtape.evaluation.experiment import Experiment, load_experiment_config, report_only
+    from mixtape.experiment import Experiment, load_experiment_config, report_only
     from mixtape.training.config import parse_overrides
 
     config = load_experiment_config(args.config, parse_overrides(args.set))

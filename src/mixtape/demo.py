@@ -1,6 +1,6 @@
 """`mixtape demo`: the whole pipeline on the embedded default world, from nothing to the comparison table.
 
-The demo is the experiment runner (``mixtape.evaluation.experiment``) on ``configs/demo.yaml``, with
+The demo is the experiment runner (``mixtape.experiment``) on ``configs/demo.yaml``, with
 the world and the feature store placed in the demo's own run folder and each stage timed: world →
 features → pairs per strategy → pre-training per strategy × seed → evaluation (and a randomly
 initialised encoder as the no-pre-training baseline) → table, plots and ``report.md``.
@@ -140,7 +140,7 @@ def _pretrain_summary(checkpoints: dict[tuple[str, str, int], Path]) -> str:
 
 def _best_checkpoint(checkpoints: dict[tuple[str, str, int], Path], results_csv: Path) -> tuple[tuple[str, str, int], Path]:
     """The run whose encoder retrieves held-out playlists best (mean nDCG@10 over seeds; its lowest seed)."""
-    from mixtape.evaluation.experiment import read_results
+    from mixtape.experiment import read_results
 
     scores: dict[tuple[str, str], list[float]] = {}
     for row in read_results(results_csv):
@@ -182,7 +182,7 @@ def run_demo(
     The world (``size``, ``seed``) and the feature store go into ``out``; ``overrides`` (dotted keys)
     change the grid, e.g. ``{"seeds": [0], "pretrain.trainer.max_steps": 50}``.
     """
-    from mixtape.evaluation.experiment import Experiment, load_experiment_config
+    from mixtape.experiment import Experiment, load_experiment_config
 
     out = Path(out)
     path = Path(config) if config is not None else DEFAULT_CONFIG

@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 from mixtape.errors import MixtapeError
 from mixtape.io import file_checksum, get_logger
+from mixtape.pairs.params import command_flags
 
 log = get_logger(__name__)
 
@@ -252,7 +253,6 @@ def check_store(path: Path, quick: bool = False) -> FolderCheck:
 
 # --- positives -------------------------------------------------------------------------------------
 
-_PAIR_FLAGS = {"k": "--k", "norm": "--norm", "min_count": "--min-count", "dim": "--dim", "epochs": "--epochs", "window": "--window", "seed": "--seed"}
 
 
 def pairs_command(folder: Path, meta: dict[str, Any]) -> str:
@@ -277,11 +277,7 @@ def pairs_command(folder: Path, meta: dict[str, Any]) -> str:
         words += ["--match", str(options["match"])]
     words += ["--strategy", str(meta.get("strategy", "STRATEGY"))]
     params = meta.get("params") if isinstance(meta.get("params"), dict) else {}
-    for key, flag in _PAIR_FLAGS.items():
-        if params.get(key) is not None:
-            words += [flag, _q(params[key])]
-    if isinstance(params.get("mix"), dict):
-        words += ["--mix", _q(",".join(f"{k}={v}" for k, v in params["mix"].items()))]
+    words += [_q(w) if not w.startswith("--") else w for w in command_flags(params)]
     words += ["--out", _q(folder)]
     return " ".join(words)
 
@@ -638,7 +634,7 @@ def check_tagger(path: Path) -> FolderCheck:
 
 def check_experiment(path: Path) -> FolderCheck:
     """An experiment or demo folder: its config parses; failed steps of the last run."""
-    from mixtape.evaluation.experiment import load_experiment_config
+    from mixtape.experiment import load_experiment_config
 
     check = FolderCheck(path, "experiment")
     config = path / "experiment.yaml"

@@ -12,7 +12,7 @@ import soundfile as sf
 
 from audio.audio_signals import noise, tone, write_audio
 from mixtape.audio import ExtractionReport, FeatureStore, MelConfig, StoreError, extract_features, load_audio, log_mel, merge_stores, shard_of
-from mixtape.audio.extract import WorkerCrashed, map_ordered
+from mixtape.workers import WorkerCrashed, map_ordered
 from mixtape.audio.store import FAILURES_FILE, FRAMES_FILE, JOURNAL_FILE, SNAPSHOT_FILE, StoreSettings, StoreWriter
 from mixtape.catalog.tracks import TrackRecord
 from mixtape.errors import MixtapeError

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mixtape.cli import PAIR_STRATEGIES, main
+from mixtape.cli import build_parser, main
 from mixtape.pairs import STRATEGIES, Positives, resolve_params, run_pairs
 
 
@@ -82,8 +84,21 @@ def test_errors_exit_2_with_a_message(inputs: dict[str, Path], capsys: pytest.Ca
     assert message in capsys.readouterr().err
 
 
-def test_cli_choices_match_the_strategies() -> None:
-    assert PAIR_STRATEGIES == STRATEGIES
+def _pairs_parser() -> argparse.ArgumentParser:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices["pairs"]
+
+
+def test_cli_choices_and_flags_come_from_the_strategy_models() -> None:
+    from mixtape.pairs.params import known_parameters
+
+    actions = {a.dest: a for a in _pairs_parser()._actions}
+    assert tuple(actions["strategy"].choices) == STRATEGIES
+    # every parameter of every strategy has its flag, and no flag repeats a default of its own
+    assert set(known_parameters()) <= set(actions)
+    assert all(actions[name].default is None for name in known_parameters())
+    assert actions["norm"].choices == ["count", "pmi", "jaccard"]
+    assert "--no-use-context" in actions["use_context"].option_strings
 
 
 def test_resolve_params_fills_defaults() -> None:

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from mixtape.catalog import Catalog, load_catalog
 from mixtape.errors import MixtapeError
 from mixtape.pairs import STRATEGIES, build_positives, format_stats, parse_mix, strategy_params
-from pairs.pairs_catalogs import playlists_matrix, random_catalog
+from pairs.pairs_catalogs import playlists_matrix, random_catalog, write_world_json
 
 FAST = {"k": 3, "workers": 1, "dim": 8, "epochs": 3}  # track2vec kept small
 
@@ -27,9 +27,19 @@ def cat() -> Catalog:
     return random_catalog(seed=0)
 
 
+@pytest.fixture(scope="module")
+def world_file(cat: Catalog, tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(write_world_json(cat.track_ids, tmp_path_factory.mktemp("world") / "world.json"))
+
+
+def latent(world_file: str, cat: Catalog) -> tuple[np.ndarray, list[set[str]]]:
+    rows = {t["track_id"]: t for t in json.loads(Path(world_file).read_text())["tracks"]}
+    return np.array([rows[str(t)]["genre"] for t in cat.track_ids]), [set(rows[str(t)]["moods"]) for t in cat.track_ids]
+
+
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_positives_are_valid_and_never_held_out(cat: Catalog, strategy: str) -> None:
-    pos = build_positives(cat, strategy, mix="playlist=1,artist=1,self=1", **FAST)
+def test_positives_are_valid_and_never_held_out(cat: Catalog, strategy: str, world_file: str) -> None:
+    pos = build_positives(cat, strategy, mix="playlist=1,artist=1,self=1", world=world_file, **FAST)
     assert len(pos.anchors) and not cat.heldout_track_mask[pos.anchors].any()
     rng = np.random.default_rng(1)
     anchors = np.repeat(pos.anchors, 20)
@@ -46,6 +56,31 @@ def test_positives_are_valid_and_never_held_out(cat: Catalog, strategy: str) -> 
         assert (cat.album[got] == cat.album[anchors]).all()
     if strategy in ("playlist", "cooc-topk"):
         assert co[anchors, got].all()
+    if strategy == "theme":
+        genre, moods = latent(world_file, cat)
+        assert (genre[got] == genre[anchors]).all()
+        assert all(moods[a] & moods[p] for a, p in zip(anchors, got, strict=True))
+
+
+def test_theme_covers_every_track_with_a_theme_mate(cat: Catalog, world_file: str) -> None:
+    genre, moods = latent(world_file, cat)
+    pos = build_positives(cat, "theme", world=world_file)
+    ok = cat.trainable
+    mates = np.array([any(j != i and ok[j] and genre[j] == genre[i] and moods[i] & moods[j] for j in range(len(cat))) for i in range(len(cat))])
+    assert set(pos.anchors.tolist()) == set(np.flatnonzero(ok & mates).tolist())
+    st = pos.stats
+    assert st["anchors"] + sum(st["no_positive"].values()) == len(cat)
+    assert pos.params == {"world": world_file}
+
+
+def test_theme_needs_a_readable_world(cat: Catalog, tmp_path: Path) -> None:
+    with pytest.raises(MixtapeError, match="needs the world"):
+        build_positives(cat, "theme")
+    with pytest.raises(MixtapeError, match="not found"):
+        build_positives(cat, "theme", world=str(tmp_path / "nope.json"))
+    (tmp_path / "bad.json").write_text('{"tracks": [{"id": 1}]}')
+    with pytest.raises(MixtapeError, match="not a mixtape world.json"):
+        build_positives(cat, "theme", world=str(tmp_path / "bad.json"))
 
 
 def test_coverage_reasons(cat: Catalog) -> None:
@@ -129,7 +164,7 @@ def test_errors(cat: Catalog) -> None:
         build_positives(cat, "genre")
     with pytest.raises(MixtapeError, match=r"unknown pair-strategy parameter\(s\) \['kk'\]"):
         build_positives(cat, "cooc-topk", kk=3)
-    with pytest.raises(MixtapeError, match="normalisation"):
+    with pytest.raises(MixtapeError, match=r"strategy cooc-topk: norm: Input should be 'count', 'pmi' or 'jaccard' \(got 'tf-idf'\)"):
         build_positives(cat, "cooc-topk", norm="tf-idf")
     with pytest.raises(MixtapeError, match="has no positive"):
         pos = build_positives(cat, "artist")
@@ -157,8 +192,9 @@ def test_nothing_held_out_feeds_any_strategy(tmp_path: Path) -> None:
     (tmp_path / "test.tsv").write_text("track_id\nt9\nt10\n")
     cat = load_catalog(tmp_path / "tracks.csv", [tmp_path / "train.json"], [tmp_path / "held.json"], tmp_path / "test.tsv")
     heldout_only = {(0, 6), (6, 0), (3, 7), (7, 3), (0, 11), (11, 0)}
+    world = str(write_world_json(cat.track_ids, tmp_path / "world.json", n_genres=1, n_moods=1))
     for strategy in STRATEGIES:
-        pos = build_positives(cat, strategy, mix="playlist=1,cooc-topk=1,track2vec=1", **FAST)
+        pos = build_positives(cat, strategy, mix="playlist=1,cooc-topk=1,track2vec=1", world=world, **FAST)
         anchors = np.repeat(pos.anchors, 50)
         got = pos.sample(anchors, np.random.default_rng(0))
         used = set(anchors.tolist()) | set(got.tolist())

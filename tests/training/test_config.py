@@ -18,9 +18,10 @@ def _write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_defaults_follow_cola(tmp_path: Path) -> None:
+def test_defaults_follow_cola_with_a_cosine_score(tmp_path: Path) -> None:
     cfg = load_pretrain_config(_write(tmp_path, "data: {store: s, positives: p}\n"))
-    assert (cfg.model.backbone, cfg.model.projection_dim, cfg.model.similarity) == ("efficientnet_b0", 512, "bilinear")
+    # COLA's encoder, head and optimiser; the score is cosine / 0.1 (docs/evidence.md says why)
+    assert (cfg.model.backbone, cfg.model.projection_dim, cfg.model.similarity, cfg.model.temperature) == ("efficientnet_b0", 512, "cosine", 0.1)
     assert (cfg.optim.name, cfg.optim.lr) == ("adam", 1e-3)
     assert cfg.data.patch_frames == 128 and cfg.trainer.precision == "auto"
 

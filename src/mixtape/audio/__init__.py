@@ -6,11 +6,14 @@ random 96x128 patches from without decoding audio again.
 
 from .decode import AudioDecodeError, load_audio
 from .extract import ExtractionReport, UnusableAudio, extract_features, merge_stores, shard_of
+from .files import AUDIO_SUFFIXES, scan_audio_folder
 from .mel import MelConfig, log_mel, log_mel_batch, mel_filterbank
 from .patches import PatchReader
 from .store import FeatureStore, StoreError, StoreSettings, TrackNotInStore, store_fingerprint, verify_frames
+from .tags import TAG_FIELDS, TagReadError, read_tags
 
 __all__ = [
+    "AUDIO_SUFFIXES",
     "AudioDecodeError",
     "ExtractionReport",
     "FeatureStore",
@@ -18,6 +21,8 @@ __all__ = [
     "PatchReader",
     "StoreError",
     "StoreSettings",
+    "TAG_FIELDS",
+    "TagReadError",
     "TrackNotInStore",
     "UnusableAudio",
     "extract_features",
@@ -26,6 +31,8 @@ __all__ = [
     "log_mel_batch",
     "mel_filterbank",
     "merge_stores",
+    "read_tags",
+    "scan_audio_folder",
     "shard_of",
     "store_fingerprint",
     "verify_frames",

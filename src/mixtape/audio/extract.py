@@ -17,19 +17,14 @@ checksum) is recomputed on the next run; the new entry supersedes the old one.
 from __future__ import annotations
 
 import hashlib
-import multiprocessing as mp
 import os
 import shutil
 import signal
-import sys
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -37,11 +32,21 @@ import torch
 from mixtape.catalog.tracks import TrackRecord
 from mixtape.errors import MixtapeError
 from mixtape.io import file_checksum, get_logger, progress
-from mixtape.workers import exit_with_process
+from mixtape.workers import WorkerCrashed, map_ordered
 
 from .decode import AudioDecodeError, load_audio
 from .mel import MelConfig, log_mel_batch
-from .store import FAILURES_FILE, FRAMES_FILE, FeatureStore, StoreError, StoreSettings, StoreWriter, human_bytes, read_failures, write_failures
+from .store import (
+    FAILURES_FILE,
+    FRAMES_FILE,
+    FeatureStore,
+    StoreError,
+    StoreSettings,
+    StoreWriter,
+    human_bytes,
+    read_failures,
+    write_failures,
+)
 
 log = get_logger(__name__)
 
@@ -52,10 +57,6 @@ R = TypeVar("R")
 COMMIT_TRACKS = 256
 COMMIT_BYTES = 64 << 20
 COMMIT_SECONDS = 10.0
-#: Tasks in flight per worker: enough to keep workers busy while the parent writes, bounded for memory.
-TASKS_PER_WORKER = 4
-#: Tasks that crash their worker alone, in a row, before the pool itself is declared unusable.
-MAX_SOLO_CRASHES = 3
 #: Failures logged one by one; beyond this only the count is logged (the failures file has them all).
 LOG_FAILURES = 20
 #: Float audio louder than this is refused: its power spectrum overflows float32 into NaN features.
@@ -161,98 +162,6 @@ def _worker_process(task: tuple[str, str]) -> TrackResult:
 
 
 # --- an ordered, crash-tolerant process pool -----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WorkerCrashed:
-    """Stands in for the result of a task whose worker process died (a native decoder crash)."""
-
-    task: Any
-
-
-def _mp_context() -> mp.context.BaseContext:
-    """fork on Linux: workers start instantly, and scripts or notebooks need no ``__main__`` guard.
-    Forking a process whose torch has used threads is safe here because each worker runs torch with
-    one thread (no OpenMP region is entered), as PyTorch's DataLoader workers do. spawn elsewhere."""
-    if sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods():
-        return mp.get_context("fork")
-    return mp.get_context("spawn")
-
-
-def _start_worker(parent: int, initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
-    """Pool initializer: tie the worker's life to the run's (a kill -9 of the run must not leave it
-    holding the store's lock), then run the caller's initializer."""
-    exit_with_process(parent)
-    if initializer is not None:
-        initializer(*initargs)
-
-
-def map_ordered(fn: Callable[[T], R], tasks: Iterable[T], workers: int, initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = ()) -> Iterator[R | WorkerCrashed]:
-    """``map(fn, tasks)`` over worker processes, results in task order, at most ``TASKS_PER_WORKER``
-    tasks per worker in flight.
-
-    If a worker process dies, the tasks that were in flight are re-run one at a time in a fresh
-    pool; the one that kills its worker again yields :class:`WorkerCrashed` and the rest go on.
-    Workers exit when this process dies, even by SIGKILL (see :mod:`mixtape.workers`).
-    """
-    ctx = _mp_context()
-    window = max(1, workers * TASKS_PER_WORKER)
-    source = iter(tasks)
-    suspects: deque[T] = deque()  # in flight during a crash: each is re-run alone
-    inflight: deque[tuple[T, Future[R], bool]] = deque()
-
-    def new_pool() -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_start_worker, initargs=(os.getpid(), initializer, initargs))
-
-    pool = new_pool()
-    solo_crashes = 0
-    try:
-        exhausted = False
-        while True:
-            while len(inflight) < (1 if suspects else window):
-                if suspects:
-                    if inflight:
-                        break
-                    task, alone = suspects.popleft(), True
-                else:
-                    if exhausted:
-                        break
-                    try:
-                        task = next(source)
-                    except StopIteration:
-                        exhausted = True
-                        break
-                    alone = False
-                inflight.append((task, pool.submit(fn, task), alone))
-            if not inflight:
-                return
-            task, future, alone = inflight.popleft()
-            try:
-                result = future.result()
-            except BrokenProcessPool:
-                rest = [t for t, _, _ in inflight]
-                inflight.clear()
-                pool.shutdown(wait=True, cancel_futures=True)
-                pool = new_pool()
-                if alone:
-                    solo_crashes += 1
-                    if solo_crashes >= MAX_SOLO_CRASHES:
-                        raise MixtapeError(
-                            f"worker processes died on {solo_crashes} tasks in a row, the last {task!r}: they cannot start or "
-                            "run at all (out of memory? with the spawn start method, is the calling script missing an "
-                            "`if __name__ == '__main__':` guard?); run with workers=0 to see the error in this process"
-                        )
-                    log.error("a worker process died while processing %r; skipping it", task)
-                    suspects.extendleft(reversed(rest))
-                    yield WorkerCrashed(task)
-                else:
-                    log.warning("a worker process died; re-running the %d tasks that were in flight one at a time", len(rest) + 1)
-                    suspects.extendleft(reversed([task, *rest]))
-                continue
-            solo_crashes = 0
-            yield result
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # --- the run -------------------------------------------------------------------------------------

@@ -44,13 +44,18 @@ def write_json(path: Path, data: dict[str, Any]) -> Path:
     return atomic_write_text(path, json.dumps(_json_safe(data), indent=2, allow_nan=False) + "\n")
 
 
-def _csv_text(header: list[str], rows: list[list[Any]]) -> str:
+def _csv_text(header: list[str], rows: list[list[Any]], delimiter: str = ",") -> str:
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    w = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
     w.writerow(header)
     for row in rows:
         w.writerow(["" if isinstance(v, float) and not math.isfinite(v) else (f"{v:.6g}" if isinstance(v, float) else v) for v in row])
     return buf.getvalue()
+
+
+def write_table(path: str | Path, header: list[str], rows: list[list[Any]], delimiter: str = ",") -> Path:
+    """A CSV (or, with ``delimiter="\\t"``, TSV) table written atomically; NaN as an empty cell, floats to 6 digits."""
+    return atomic_write_text(path, _csv_text(header, rows, delimiter))
 
 
 def write_tagging_outputs(result: TaggingResult, out_dir: str | Path, extra: dict[str, Any] | None = None) -> dict[str, Path]:

@@ -32,8 +32,18 @@ class Encoder(nn.Module):
         self.n_mels = n_mels
         self.backbone_kwargs = dict(backbone_kwargs)
         self.input_norm = nn.BatchNorm2d(1)
+        # Its scale and shift stay 1 and 0: a learnt affine map right before a convolution and its own
+        # batch norm adds nothing the network cannot do, but learning it makes the stem convolution
+        # compute its gradient with respect to the whole input patch: a quarter of the CPU step time
+        # of the `small` backbone (66 → 49 ms for 64 patches on one core).
+        self.input_norm.weight.requires_grad_(False)
+        self.input_norm.bias.requires_grad_(False)
         self.backbone = build_backbone(backbone_name, n_mels, **backbone_kwargs)
         self.embedding_dim: int = self.backbone.embedding_dim
+        # Channels-last (NHWC) activations and weights: oneDNN's convolutions, batch norms and
+        # pools run about twice as fast on the CPU in this layout (the `small` backbone's training
+        # step: 295 → 145 ms for 64 patches, one thread), and it is the layout tensor cores want.
+        self.to(memory_format=torch.channels_last)
 
     def config(self) -> dict[str, Any]:
         """What rebuilds this architecture (stored beside weights and in checkpoints)."""
@@ -47,4 +57,4 @@ class Encoder(nn.Module):
                 raise InputShapeError(
                     f"encoder '{self.backbone_name}' expects log-mel patches [B, {self.n_mels}, T] or [B, 1, {self.n_mels}, T], got {list(x.shape)}"
                 )
-        return self.backbone(self.input_norm(x))
+        return self.backbone(self.input_norm(x.contiguous(memory_format=torch.channels_last)))

@@ -17,7 +17,8 @@ from mixtape.catalog import catalog_info, load_catalog, playlist_files
 from mixtape.errors import MixtapeError
 from mixtape.io import atomic_write_text, file_checksum, get_logger, progress
 from mixtape.pairs.positives import FORMAT_VERSION, META_FILE, Positives, changed_files, read_metadata
-from mixtape.pairs.strategies import STRATEGIES, format_stats, parse_mix, strategy_params
+from mixtape.pairs.params import PARAMS, fingerprint_params, resolve_params
+from mixtape.pairs.strategies import format_stats
 
 log = get_logger(__name__)
 CATALOG_FILE = "catalog.json"
@@ -32,18 +33,6 @@ class PairsRun:
     def summary(self) -> str:
         head = f"positives up to date in {self.out} (inputs unchanged)" if self.skipped else f"positives written to {self.out}"
         return format_stats(self.stats) + "\n" + head
-
-
-def resolve_params(strategy: str, params: dict[str, Any]) -> dict[str, Any]:
-    """The parameters a build will use: the strategy's defaults updated with those given that it takes."""
-    if strategy == "mix":
-        weights = parse_mix(params.get("mix", strategy_params("mix")["mix"]))
-        out: dict[str, Any] = {"mix": weights}
-        for name in weights:
-            out.update(resolve_params(name, params))
-        return out
-    accepted = strategy_params(strategy)
-    return {**accepted, **{k: v for k, v in params.items() if k in accepted}}
 
 
 def input_checksums(groups: dict[str, Sequence[str | Path]]) -> dict[str, list[dict[str, str]]]:
@@ -84,8 +73,8 @@ def run_pairs(
     """Load the catalogue, build ``strategy``'s positives, write them with their statistics to ``out``."""
     from mixtape.pairs import build_positives
 
-    if strategy not in STRATEGIES:
-        raise MixtapeError(f"unknown pair strategy {strategy!r} (choose among {', '.join(STRATEGIES)})")
+    if strategy not in PARAMS:
+        raise MixtapeError(f"unknown pair strategy {strategy!r} (choose among {', '.join(PARAMS)})")
     out = Path(out)
     table_paths = [tracks] if isinstance(tracks, (str, Path)) else list(tracks)
     resolved = resolve_params(strategy, params)
@@ -95,10 +84,11 @@ def run_pairs(
         "heldout": list(heldout),
         "holdout_tracks": [holdout_tracks] if holdout_tracks is not None else [],
         "mapping": [mapping] if mapping is not None else [],
+        "world": [resolved["world"]] if resolved.get("world") else [],  # the theme oracle's latent truth
     }
     inputs = input_checksums(groups)
     options = {"audio_root": str(audio_root) if audio_root is not None else None, "match": match}
-    fingerprint = _fingerprint(inputs, strategy, {k: v for k, v in resolved.items() if k != "workers"}, options)
+    fingerprint = _fingerprint(inputs, strategy, fingerprint_params(resolved), options)
     if not force and (out / META_FILE).exists():
         try:
             meta = read_metadata(out)

@@ -8,9 +8,13 @@
 | playlist    | a random playlist holding the anchor, then a random other track of it     |
 | cooc-topk   | a random one of the K tracks co-occurring most with it (count/PMI/Jaccard) |
 | track2vec   | a random one of its K nearest neighbours in skip-gram track embeddings    |
+| theme       | oracle, on a generated world only: a track sharing the anchor's latent     |
+|             | genre and one of its moods (read from the world's ``world.json``)         |
 | mix         | a weighted mixture of the above                                           |
 
-All builders read only ``catalog.playlists`` (training playlists, held-out tracks already removed)
+Strategies live in a registry (``register_strategy``), as backbones do: each has one typed parameter
+model (:mod:`mixtape.pairs.params`) that its builder takes. All builders read only ``catalog.playlists``
+(training playlists, held-out tracks already removed)
 and ``catalog.trainable``, so nothing held out for evaluation can become an anchor or a positive.
 Every build reports who has no positive and why, and how often the positive shares the anchor's
 artist: playlist positives differ from artist positives exactly there.
@@ -18,9 +22,9 @@ artist: playlist positives differ from artist positives exactly there.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -28,13 +32,25 @@ import scipy.sparse as sp
 from mixtape.catalog.catalog import Catalog
 from mixtape.errors import MixtapeError
 from mixtape.io import get_logger
-from mixtape.pairs.cooc import NORMS, binary_incidence, cooc_topk
+from mixtape.pairs.cooc import binary_incidence, cooc_topk
+from mixtape.pairs.params import (
+    PARAMS,
+    SUMMARIES,
+    CoocParams,
+    MixParams,
+    StrategyParams,
+    ThemeParams,
+    Track2VecParams,
+    params_model,
+    resolve_params,
+)
 from mixtape.pairs.positives import Positives
 from mixtape.pairs.track2vec import nearest_neighbours, train_track2vec
+from mixtape.world.truth import LatentDataError, read_latent
 
 log = get_logger(__name__)
 
-STRATEGIES = ("self", "artist", "album", "playlist", "cooc-topk", "track2vec", "mix")
+STRATEGIES = tuple(PARAMS)  # the built-in strategies, in the order commands list them
 STATS_SAMPLES = 100_000
 
 HELD_OUT = "held out for evaluation"
@@ -134,7 +150,39 @@ def _walk_hops(membership: sp.csr_matrix, n_tracks: int) -> tuple[sp.csr_matrix,
     return track_to_group, group_to_track
 
 
-def _build_self(catalog: Catalog) -> Positives:
+@dataclass(frozen=True)
+class Strategy:
+    """A registered strategy: its parameter model, its builder and a one-line summary."""
+
+    name: str
+    params: type[StrategyParams]
+    build: Callable[[Catalog, Any], Positives]
+    summary: str
+
+
+REGISTRY: dict[str, Strategy] = {}
+P = TypeVar("P", bound=StrategyParams)
+
+
+def register_strategy(name: str, params: type[P], summary: str) -> Callable[[Callable[[Catalog, P], Positives]], Callable[[Catalog, P], Positives]]:
+    """Decorator: make ``build(catalog, params) -> Positives`` buildable by ``name`` (one builder per name)."""
+
+    def decorate(build: Callable[[Catalog, P], Positives]) -> Callable[[Catalog, P], Positives]:
+        if name in REGISTRY:
+            raise MixtapeError(f"pair strategy {name!r} is registered twice")
+        REGISTRY[name] = Strategy(name, params, build, summary)
+        return build
+
+    return decorate
+
+
+def _registered(name: str) -> Callable[[Callable[[Catalog, Any], Positives]], Callable[[Catalog, Any], Positives]]:
+    """A built-in strategy: its parameter model and summary come from :mod:`mixtape.pairs.params`."""
+    return register_strategy(name, PARAMS[name], SUMMARIES[name])
+
+
+@_registered("self")
+def _build_self(catalog: Catalog, params: StrategyParams) -> Positives:
     """Positive = the anchor: every trainable track is an anchor."""
     anchors = np.flatnonzero(catalog.trainable)
     pos = Positives("self", catalog.track_ids, anchors)
@@ -159,11 +207,13 @@ def _build_group(catalog: Catalog, codes: np.ndarray, what: str) -> Positives:
     return pos
 
 
-def _build_artist(catalog: Catalog) -> Positives:
+@_registered("artist")
+def _build_artist(catalog: Catalog, params: StrategyParams) -> Positives:
     return _build_group(catalog, catalog.artist, "artist")
 
 
-def _build_album(catalog: Catalog) -> Positives:
+@_registered("album")
+def _build_album(catalog: Catalog, params: StrategyParams) -> Positives:
     return _build_group(catalog, catalog.album, "album")
 
 
@@ -177,7 +227,8 @@ def _playlist_reasons(catalog: Catalog, covered: np.ndarray, x: sp.csr_matrix, l
     return _reasons(covered, [(HELD_OUT, catalog.heldout_track_mask), (NO_PLAYLIST, ~in_playlist), (last, np.ones(len(catalog), bool))])
 
 
-def _build_playlist(catalog: Catalog) -> Positives:
+@_registered("playlist")
+def _build_playlist(catalog: Catalog, params: StrategyParams) -> Positives:
     """Positive = a random other track of a random training playlist holding the anchor."""
     x = _training_incidence(catalog)
     lengths = np.diff(x.indptr)
@@ -191,8 +242,10 @@ def _build_playlist(catalog: Catalog) -> Positives:
     return pos
 
 
-def _build_cooc(catalog: Catalog, k: int = 10, norm: str = "count", min_count: int = 1, workers: int = 2) -> Positives:
+@_registered("cooc-topk")
+def _build_cooc(catalog: Catalog, params: CoocParams) -> Positives:
     """Positive = one of the anchor's K most co-occurring trainable tracks."""
+    k, norm, min_count, workers = params.k, params.norm, params.min_count, params.workers
     x = _training_incidence(catalog)
     neighbours = cooc_topk(x, k=k, norm=norm, min_count=min_count, workers=workers)
     anchors = np.flatnonzero(np.diff(neighbours.indptr) > 0)
@@ -203,32 +256,19 @@ def _build_cooc(catalog: Catalog, k: int = 10, norm: str = "count", min_count: i
     return pos
 
 
-def _build_track2vec(
-    catalog: Catalog,
-    k: int = 10,
-    dim: int = 64,
-    epochs: int = 5,
-    window: int | None = None,
-    negative: int = 5,
-    sample: float = 1e-3,
-    pair_budget: float = 2e9,
-    use_context: bool = True,
-    exact_limit: int = 50_000,
-    nprobe: int = 16,
-    seed: int = 0,
-    workers: int = 2,
-) -> Positives:
+@_registered("track2vec")
+def _build_track2vec(catalog: Catalog, params: Track2VecParams) -> Positives:
     """Positive = one of the anchor's K nearest trainable tracks in skip-gram embeddings of playlists."""
-    if k < 1:
-        raise MixtapeError(f"track2vec: k must be at least 1, got {k}")
+    p = params
+    k, workers, seed = p.k, p.workers, p.seed
     n = len(catalog)
     playlists = sp.csr_matrix(catalog.playlists.multiply(catalog.trainable[None, :]), dtype=np.int32)
     playlists.eliminate_zeros()
-    context = catalog.context if use_context and catalog.context.shape[1] else None
+    context = catalog.context if p.use_context and catalog.context.shape[1] else None
     tracks, vectors, info = train_track2vec(
-        playlists, context, dim=dim, epochs=epochs, window=window, negative=negative, sample=sample, pair_budget=pair_budget, seed=seed, workers=workers
+        playlists, context, dim=p.dim, epochs=p.epochs, window=p.window, negative=p.negative, sample=p.sample, pair_budget=p.pair_budget, seed=seed, workers=workers
     )
-    ids, sims = nearest_neighbours(vectors, k, workers=workers, exact_limit=exact_limit, nprobe=nprobe, seed=seed)
+    ids, sims = nearest_neighbours(vectors, k, workers=workers, exact_limit=p.exact_limit, nprobe=p.nprobe, seed=seed)
     valid = ids >= 0
     indptr = np.zeros(n + 1, dtype=np.int64)
     counts = np.zeros(n, dtype=np.int64)
@@ -238,39 +278,56 @@ def _build_track2vec(
     anchors = np.flatnonzero(counts > 0)
     pos = Positives("track2vec", catalog.track_ids, anchors, (neighbours,))
     reasons = _playlist_reasons(catalog, pos.covered, _training_incidence(catalog), "no other track with a vector")
-    search = "exact" if len(tracks) <= exact_limit else f"IVF, nprobe {nprobe}"
+    search = "exact" if len(tracks) <= p.exact_limit else f"IVF, nprobe {p.nprobe}"
     pos.stats = compute_stats(pos, catalog, reasons, counts[anchors], f"top-{k} nearest tracks by cosine of skip-gram vectors ({search})")
     pos.stats["training"] = info
     return pos
 
 
-def parse_mix(spec: str | Mapping[str, float]) -> dict[str, float]:
-    """``'playlist=0.5,artist=0.5'`` (or a mapping) → validated weights; they need not sum to 1."""
-    if isinstance(spec, str):
-        weights: dict[str, float] = {}
-        for item in filter(None, (s.strip() for s in spec.split(","))):
-            name, sep, value = item.partition("=")
-            try:
-                weights[name.strip()] = float(value) if sep else float("nan")
-            except ValueError:
-                raise MixtapeError(f"mix weight {item!r}: {value!r} is not a number") from None
-    else:
-        weights = {str(k): float(v) for k, v in spec.items()}
-    if not weights:
-        raise MixtapeError("mix: no strategies given (expected e.g. 'playlist=0.5,artist=0.5')")
-    for name, w in weights.items():
-        if name not in STRATEGIES or name == "mix":
-            raise MixtapeError(f"mix: unknown strategy {name!r} (choose among {', '.join(s for s in STRATEGIES if s != 'mix')})")
-        if not np.isfinite(w) or w <= 0:
-            raise MixtapeError(f"mix: weight of {name!r} must be a positive number, got {w}")
-    return weights
+@_registered("theme")
+def _build_theme(catalog: Catalog, params: ThemeParams) -> Positives:
+    """Positive = another trainable track with the anchor's latent genre and one of its moods.
+
+    An oracle for the study of what the playlist strategies can reach: the simulated listeners draw
+    playlists around exactly such themes, so this is the positive a perfect playlist miner would find.
+    It exists only for generated worlds (their ``world.json`` holds the latent truth).
+    """
+    world = params.world
+    if not world:
+        raise MixtapeError("theme: needs the world's latent attributes, give world=<folder>/world.json (`mixtape pairs --world`)")
+    n = len(catalog)
+    try:
+        truth = read_latent(world, [str(t) for t in catalog.track_ids], allow_missing=True)
+    except LatentDataError as err:
+        raise MixtapeError(f"theme: {err}") from None
+    genre, mood, missing = truth.genre, truth.moods, truth.missing
+    # One group per (genre, mood): the anchor hops to one of its groups, then to another track of it.
+    usable = catalog.trainable & (genre >= 0)
+    n_moods = mood.shape[1]
+    rows, cols = np.nonzero(mood & usable[:, None])
+    group = genre[rows] * n_moods + cols
+    size = np.bincount(group, minlength=int(genre.max(initial=0) + 1) * max(n_moods, 1))
+    keep = size[group] >= 2
+    membership = sp.csr_matrix((np.ones(int(keep.sum()), np.int8), (group[keep], rows[keep])), shape=(len(size), n))
+    hop0, hop1 = _walk_hops(membership, n)
+    anchors = np.flatnonzero(np.diff(hop0.indptr) > 0)
+    pos = Positives("theme", catalog.track_ids, anchors, (hop0, hop1))
+    absent = np.zeros(n, dtype=bool)
+    absent[genre < 0] = True
+    reasons = _reasons(pos.covered, [(HELD_OUT, catalog.heldout_track_mask), ("not in world.json", absent), ("no other track of its genre and moods", np.ones(n, bool))])
+    if missing:
+        log.warning("theme: %d catalogue track(s) are not in %s, e.g. %s", len(missing), world, ", ".join(missing[:3]))
+    per_anchor = (hop0 @ (np.diff(hop1.indptr) - 1).astype(np.float64))[anchors]
+    pos.stats = compute_stats(pos, catalog, reasons, per_anchor, "tracks sharing the anchor's genre and a mood, summed over its moods")
+    return pos
 
 
-def _build_mix(catalog: Catalog, mix: str | Mapping[str, float] = "playlist=0.5,artist=0.5", **params: Any) -> Positives:
+@_registered("mix")
+def _build_mix(catalog: Catalog, params: MixParams, **part_params: Any) -> Positives:
     """Positive = from one of several strategies, chosen per anchor in proportion to the weights of
     the strategies that have a positive for it (an anchor covered by one part always uses it)."""
-    weights = parse_mix(mix)
-    parts = tuple(build_positives(catalog, name, **params) for name in weights)
+    weights = params.mix
+    parts = tuple(build_positives(catalog, name, **part_params) for name in weights)
     anchors = np.unique(np.concatenate([p.anchors for p in parts]))
     used = {k: v for p in parts for k, v in p.params.items()}
     pos = Positives("mix", catalog.track_ids, anchors, params={"mix": weights, **used}, parts=parts, weights=np.array(list(weights.values())))
@@ -280,42 +337,28 @@ def _build_mix(catalog: Catalog, mix: str | Mapping[str, float] = "playlist=0.5,
     return pos
 
 
-_BUILDERS: dict[str, Callable[..., Positives]] = {
-    "self": _build_self,
-    "artist": _build_artist,
-    "album": _build_album,
-    "playlist": _build_playlist,
-    "cooc-topk": _build_cooc,
-    "track2vec": _build_track2vec,
-    "mix": _build_mix,
-}
-
-
 def strategy_params(strategy: str) -> dict[str, Any]:
     """The parameters a strategy takes, with their defaults."""
-    if strategy not in _BUILDERS:
-        raise MixtapeError(f"unknown pair strategy {strategy!r} (choose among {', '.join(STRATEGIES)})")
-    sig = inspect.signature(_BUILDERS[strategy])
-    return {name: p.default for name, p in list(sig.parameters.items())[1:] if p.kind is p.POSITIONAL_OR_KEYWORD}
+    return params_model(strategy)().model_dump(mode="json")
 
 
 def build_positives(catalog: Catalog, strategy: str, **params: Any) -> Positives:
     """Build one strategy's positives from the catalogue, with statistics in ``.stats`` (also logged).
 
     Parameters any strategy takes may be passed to all (so one set of options serves a ``mix``); a
-    parameter no strategy takes is an error. Those of this strategy are recorded in ``.params``.
+    parameter no strategy takes, or a value its model refuses, is an error. The resolved parameters
+    of this strategy are recorded in ``.params``.
     """
-    known = {name for s in STRATEGIES for name in strategy_params(s)}
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise MixtapeError(f"unknown pair-strategy parameter(s) {unknown} (known: {', '.join(sorted(known))})")
-    if "norm" in params and params["norm"] not in NORMS:
-        raise MixtapeError(f"unknown co-occurrence normalisation {params['norm']!r} (expected one of {', '.join(NORMS)})")
-    accepted = strategy_params(strategy)
-    used = dict(params) if strategy == "mix" else {k: v for k, v in params.items() if k in accepted}
-    pos = _BUILDERS[strategy](catalog, **used)
-    if strategy != "mix":
-        pos.params = {**accepted, **used}
+    entry = REGISTRY.get(strategy)
+    if entry is None:
+        raise MixtapeError(f"unknown pair strategy {strategy!r} (choose among {', '.join(REGISTRY)})")
+    resolved = resolve_params(strategy, params)
+    typed = entry.params.model_validate({k: v for k, v in resolved.items() if k in entry.params.model_fields})
+    if strategy == "mix":
+        pos = _build_mix(catalog, typed, **{k: v for k, v in params.items() if k != "mix"})  # type: ignore[arg-type]
+    else:
+        pos = entry.build(catalog, typed)
+        pos.params = typed.model_dump(mode="json")
         pos.stats["params"] = pos.params
     st = pos.stats
     share = st.get("same_artist_share")

@@ -33,11 +33,11 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import Field
 
+from mixtape.audio.files import AUDIO_SUFFIXES
 from mixtape.config import StrictConfig
 from mixtape.errors import MixtapeError
 from mixtape.io import get_logger
 
-from .embed import AUDIO_SUFFIXES
 from .index import SearchIndexError
 from .neighbours import Neighbour, SearchResult, SimilarIndex, TrackInfo, UnknownTrackError
 

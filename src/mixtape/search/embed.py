@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from mixtape.audio.files import scan_audio_folder
 from mixtape.audio.store import store_fingerprint
-from mixtape.catalog.tracks import TrackRecord, TrackTable, read_tracks
+from mixtape.catalog.tracks import TrackTable, read_tracks
 from mixtape.errors import MixtapeError
 from mixtape.io import ARRAY_FILE_ERRORS, atomic_open, folder_lock, get_logger, progress
 
@@ -41,21 +42,10 @@ from .embeddings import (
 
 log = get_logger(__name__)
 
-#: File name endings taken as audio when a folder is scanned (anything libsndfile or ffmpeg may read).
-AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".m4a", ".aac", ".wma", ".caf", ".w64", ".mp4", ".webm"})
 PARTS_DIR = ".parts"
 FEATURES_DIR = "features"
 #: Tracks per saved chunk: what an interruption can lose at most.
 CHUNK_TRACKS = 1024
-
-
-def scan_audio_folder(folder: str | Path) -> TrackTable:
-    """Every audio file under ``folder`` (recursively, sorted), its track id the path relative to the folder."""
-    folder = Path(folder).resolve()
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
-    if not files:
-        raise MixtapeError(f"no audio files under {folder} (looked for {', '.join(sorted(AUDIO_SUFFIXES))})")
-    return TrackTable([TrackRecord(p.relative_to(folder).as_posix(), p) for p in files], [])
 
 
 def collection_table(audio: str | Path, audio_root: str | Path | None = None) -> TrackTable:

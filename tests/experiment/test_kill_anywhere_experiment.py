@@ -12,7 +12,7 @@ from killing import KillSchedule, Run, leftover_temps
 
 from mixtape.audio import FeatureStore
 from mixtape.errors import MixtapeError
-from mixtape.evaluation.experiment import ResultRow, read_results
+from mixtape.experiment import ResultRow, read_results
 from mixtape.pairs import Positives
 from mixtape.training.run import read_checkpoint
 
