@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test check install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/mixtape demo
 
-test: $(STAMP)
+# Style, types and layering first: a regression there fails `make test` (and CI) before the tests run.
+check: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks tools
+	$(BIN)/ruff format --check src tests benchmarks tools
+	$(BIN)/python tools/mypy_baseline.py
+	$(BIN)/lint-imports
+
+test: check
 	MIXTAPE_NO_PROGRESS=1 $(BIN)/python -m pytest -q
 
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf runs .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -62,8 +62,18 @@ def librosa_log_mel(path: Path, cfg: MelConfig) -> np.ndarray:
 
     y, _ = librosa.load(path, sr=cfg.sample_rate, mono=True, res_type="soxr_hq")
     s = librosa.feature.melspectrogram(
-        y=y, sr=cfg.sample_rate, n_fft=cfg.frame_size, hop_length=cfg.hop_size, window=np.hanning(cfg.frame_size),
-        center=False, power=2.0, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax, htk=False, norm="slaney",
+        y=y,
+        sr=cfg.sample_rate,
+        n_fft=cfg.frame_size,
+        hop_length=cfg.hop_size,
+        window=np.hanning(cfg.frame_size),
+        center=False,
+        power=2.0,
+        n_mels=cfg.n_mels,
+        fmin=cfg.fmin,
+        fmax=cfg.fmax,
+        htk=False,
+        norm="slaney",
     )
     return np.log10(1.0 + cfg.log_multiplier * s).T
 
@@ -83,7 +93,12 @@ def max_rel_err(ours: np.ndarray, ref: np.ndarray) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--audio", type=Path, default=REPO.parent / "shared" / "data" / "real-audio", help="folder searched for audio files")
+    parser.add_argument(
+        "--audio",
+        type=Path,
+        default=REPO.parent / "shared" / "data" / "real-audio",
+        help="folder searched for audio files",
+    )
     parser.add_argument("--files", type=int, default=0, help="use the first N files (0: all)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="mixtape worker processes")
     args = parser.parse_args()
@@ -110,7 +125,11 @@ def main() -> None:
         if report.failed:
             print(f"warning: {len(report.failed)} files failed in mixtape: {report.failed[:3]}")
         audio_s = float(store.durations.sum())
-        err16 = max(max_rel_err(store.frames(store.index(r.track_id)), ref) for r, ref in zip(records, reference, strict=True) if r.track_id in store)
+        err16 = max(
+            max_rel_err(store.frames(store.index(r.track_id)), ref)
+            for r, ref in zip(records, reference, strict=True)
+            if r.track_id in store
+        )
         err32 = max(max_rel_err(log_mel(load_audio(f)), ref) for f, ref in zip(files, reference, strict=True))
 
     speedup = librosa_s / mixtape_s
@@ -120,7 +139,10 @@ def main() -> None:
         ("librosa, 1 process", f"{librosa_s:.2f} s ({audio_s / librosa_s:.0f}x real time)"),
         (f"mixtape, {args.workers} workers", f"{mixtape_s:.2f} s ({audio_s / mixtape_s:.0f}x real time)"),
         ("speedup", f"{speedup:.2f}x"),
-        ("CPU s, librosa / mixtape", f"{librosa_cpu:.2f} / {mixtape_cpu:.2f} (CPU-time ratio {librosa_cpu / mixtape_cpu:.2f})"),
+        (
+            "CPU s, librosa / mixtape",
+            f"{librosa_cpu:.2f} / {mixtape_cpu:.2f} (CPU-time ratio {librosa_cpu / mixtape_cpu:.2f})",
+        ),
         ("max rel err, float16 store", f"{err16:.2e}"),
         ("max rel err, float32 log_mel", f"{err32:.2e}"),
         ("cores", str(os.cpu_count())),

@@ -28,7 +28,16 @@ from typing import Any
 
 import numpy as np
 
-METRICS = ("triplet_acc", "ndcg@10", "ndcg@10_artist_filtered", "artist_p@10", "genre_acc", "mood_auc", "artist_acc", "train_acc")
+METRICS = (
+    "triplet_acc",
+    "ndcg@10",
+    "ndcg@10_artist_filtered",
+    "artist_p@10",
+    "genre_acc",
+    "mood_auc",
+    "artist_acc",
+    "train_acc",
+)
 
 
 def _in_batch_accuracy(run_dir: Path, step: int, window: int = 50) -> float:
@@ -42,19 +51,26 @@ def _in_batch_accuracy(run_dir: Path, step: int, window: int = 50) -> float:
 
 def evaluate_checkpoint(exp: Any, checkpoint: Path) -> dict[str, float]:
     """Similarity (triplets, held-out playlists) and the latent probes of one checkpoint."""
-    from mixtape.evaluation.encoders import load_eval_encoder, open_store_for
     from mixtape.evaluation.latent import latent_probe
-    from mixtape.world.truth import read_latent
     from mixtape.evaluation.similarity import evaluate_similarity
+    from mixtape.models.bundle import EncoderBundle
     from mixtape.models.embedding import embed_tracks
+    from mixtape.world.truth import read_latent
 
     data = exp.eval_data()
-    encoder = load_eval_encoder(checkpoint)
-    store, reader = open_store_for(encoder, exp.paths.features)
+    encoder = EncoderBundle.load(checkpoint)
+    store, reader = encoder.open_store(exp.paths.features)
     rows = np.arange(len(store), dtype=np.int64)
     emb = embed_tracks(encoder.encoder, reader, rows, batch_size=256, desc=f"embedding {checkpoint.parent.parent.name}")
     pool = data.pool
-    sim = evaluate_similarity(emb[pool.store_rows], artist=pool.artist, heldout=pool.heldout, triplets=data.triplets, k=10, mutual_proximity="none").metrics
+    sim = evaluate_similarity(
+        emb[pool.store_rows],
+        artist=pool.artist,
+        heldout=pool.heldout,
+        triplets=data.triplets,
+        k=10,
+        mutual_proximity="none",
+    ).metrics
     out = {m: float(sim[m]) for m in METRICS if m in sim}
     out.update(latent_probe(emb, read_latent(exp.world().world_json, list(store.track_ids))))
     return out
@@ -70,7 +86,7 @@ def _done(path: Path) -> dict[tuple[str, int, int], dict[str, float]]:
 
 
 def _write(path: Path, results: dict[tuple[str, int, int], dict[str, float]]) -> None:
-    from mixtape.io import atomic_write_text
+    from mixtape.fileio import atomic_write_text
 
     lines = ["strategy,seed,step,metric,value"]
     for (strategy, seed, step), metrics in sorted(results.items()):
@@ -84,24 +100,42 @@ def plot(results: dict[tuple[str, int, int], dict[str, float]], out: Path, title
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
-    panels = [("triplet_acc", "triplet accuracy"), ("ndcg@10", "nDCG@10 (held-out playlists)"), ("ndcg@10_artist_filtered", "nDCG@10, artist filter"),
-              ("train_acc", "in-batch accuracy"), ("genre_acc", "latent genre (probe acc.)"), ("mood_auc", "latent moods (probe ROC-AUC)"), ("artist_acc", "latent artist (probe acc.)")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.1 * len(panels), 3.2))
+    panels = [
+        ("triplet_acc", "triplet accuracy"),
+        ("ndcg@10", "nDCG@10 (held-out playlists)"),
+        ("ndcg@10_artist_filtered", "nDCG@10, artist filter"),
+        ("train_acc", "in-batch accuracy"),
+        ("genre_acc", "latent genre (probe acc.)"),
+        ("mood_auc", "latent moods (probe ROC-AUC)"),
+        ("artist_acc", "latent artist (probe acc.)"),
+    ]
+    fig, grid = plt.subplots(2, 4, figsize=(13, 6.4))
+    axes = grid.ravel()
     strategies = list(dict.fromkeys(k[0] for k in results))
-    for ax, (metric, name) in zip(axes, panels, strict=True):
+    all_steps = sorted({k[2] for k in results})
+    for ax, (metric, name) in zip(axes, panels, strict=False):
         for strategy in strategies:
             steps = sorted({k[2] for k in results if k[0] == strategy})
-            values = [[results[k][metric] for k in results if k[0] == strategy and k[2] == s and metric in results[k]] for s in steps]
+            values = [
+                [results[k][metric] for k in results if k[0] == strategy and k[2] == s and metric in results[k]]
+                for s in steps
+            ]
             mean = np.array([np.mean(v) if v else np.nan for v in values])
             std = np.array([np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values])
             line = ax.plot(steps, mean, marker="o", ms=3, label=strategy)[0]
             ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.15)
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(all_steps))
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("steps", fontsize=8)
         ax.tick_params(labelsize=7)
-    axes[0].legend(fontsize=7)
+    handles, labels = axes[0].get_legend_handles_labels()
+    axes[-1].axis("off")
+    axes[-1].legend(handles, labels, loc="center", fontsize=9, title="positives")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -117,14 +151,27 @@ def main() -> None:
     ap.add_argument("--strategies", default=None, help="comma-separated strategy labels of the config (default: all)")
     ap.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default: the config's)")
     ap.add_argument("--out", type=Path, default=Path("runs/curves"))
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override the config, e.g. pretrain.data.batch_size=64")
-    ap.add_argument("--merge", type=Path, nargs="*", default=[], help="curves.csv files of other invocations (e.g. other strategies run at the same time) to draw in the same plot")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override the config, e.g. pretrain.data.batch_size=64",
+    )
+    ap.add_argument(
+        "--merge",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="curves.csv files of other invocations (e.g. other strategies run at the same time) to draw in the "
+        "same plot",
+    )
     args = ap.parse_args()
 
     import yaml
 
     from mixtape.experiment import Experiment, cpu_threads, load_experiment_config
-    from mixtape.io import atomic_write_text
+    from mixtape.fileio import atomic_write_text
     from mixtape.training.config import parse_overrides
     from mixtape.training.run import last_checkpoint, pretrain
 
@@ -155,22 +202,38 @@ def main() -> None:
             if key in results:
                 continue
             config = exp.pretrain_config(unit, positives)
-            config = config.model_copy(update={"trainer": config.trainer.model_copy(update={"max_steps": step, "checkpoint_every": steps[0]})})
+            config = config.model_copy(
+                update={"trainer": config.trainer.model_copy(update={"max_steps": step, "checkpoint_every": steps[0]})}
+            )
             with cpu_threads(cfg.threads):
                 pretrain(config, resume=True)
                 metrics = evaluate_checkpoint(exp, last_checkpoint(config.out))
             metrics["train_acc"] = _in_batch_accuracy(config.out, step)
             results[key] = metrics
             _write(csv_path, results)
-            print(f"{unit.label:>12} seed {unit.seed} step {step:>6}: " + ", ".join(f"{m} {metrics.get(m, math.nan):.3f}" for m in METRICS), flush=True)
+            print(
+                f"{unit.label:>12} seed {unit.seed} step {step:>6}: "
+                + ", ".join(f"{m} {metrics.get(m, math.nan):.3f}" for m in METRICS),
+                flush=True,
+            )
     for other in args.merge:
         results = {**_done(other), **results}
-    png = plot(results, exp.out / "curves.png", f"learning curves ({cfg.name}: {cfg.backbones[0].key}, batch {cfg.pretrain.data.batch_size})")
+    png = plot(
+        results,
+        exp.out / "curves.png",
+        f"learning curves ({cfg.name}: {cfg.backbones[0].key}, batch {cfg.pretrain.data.batch_size})",
+    )
     print(f"\ncurves: {csv_path}\nplot: {png}\ntime: {time.perf_counter() - started:.0f} s")
     for strategy in dict.fromkeys(k[0] for k in results):
         last = max(k[2] for k in results if k[0] == strategy)
         vals = [results[k] for k in results if k[0] == strategy and k[2] == last]
-        print(f"RESULT strategy={strategy} step={last} " + " ".join(f"{m}={np.mean([v[m] for v in vals]):.4f}" for m in ("triplet_acc", "ndcg@10", "genre_acc", "artist_acc")))
+        print(
+            f"RESULT strategy={strategy} step={last} "
+            + " ".join(
+                f"{m}={np.mean([v[m] for v in vals]):.4f}"
+                for m in ("triplet_acc", "ndcg@10", "genre_acc", "artist_acc")
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from mixtape.audio import FeatureStore, PatchReader  # noqa: E402
 from mixtape.audio.store import StoreSettings, StoreWriter  # noqa: E402
-from mixtape.io import progress  # noqa: E402
+from mixtape.fileio import progress  # noqa: E402
 
 
 def build_store(path: Path, n_tracks: int, mean_frames: int, seed: int = 0) -> FeatureStore:
@@ -42,7 +42,15 @@ def build_store(path: Path, n_tracks: int, mean_frames: int, seed: int = 0) -> F
     with StoreWriter(path, settings) as writer:
         for k, n in enumerate(progress(lengths.tolist(), desc="writing store", unit="track")):
             start = int(rng.integers(0, len(pool) - n))
-            writer.add(f"track{k:07d}", pool[start : start + n], duration=n * 0.016, checksum="0" * 32, size=0, mtime_ns=0, path=f"/synthetic/{k}.wav")
+            writer.add(
+                f"track{k:07d}",
+                pool[start : start + n],
+                duration=n * 0.016,
+                checksum="0" * 32,
+                size=0,
+                mtime_ns=0,
+                path=f"/synthetic/{k}.wav",
+            )
             if writer.pending_bytes >= 64 << 20:
                 writer.commit()
     return FeatureStore.open(path)

@@ -26,8 +26,8 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from mixtape.catalog import Catalog  # noqa: E402
-from mixtape.pairs import build_positives  # noqa: E402
+from mixtape.catalog import Catalog
+from mixtape.pairs import build_positives
 
 
 def peak_gib() -> float:
@@ -93,8 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     lengths = np.diff(x.indptr)
     print(
         f"generated in {time.perf_counter() - t0:.1f}s (not timed): {x.shape[0]:,} playlists, {x.nnz:,} entries, "
-        f"mean length {lengths.mean():.1f}, max {lengths.max()}, Σ L² = {float((lengths.astype(np.float64) ** 2).sum()):.3g}, "
-        f"{int((np.bincount(x.indices, minlength=x.shape[1]) > 0).sum()):,} tracks in a playlist; peak {peak_gib():.2f} GiB",
+        f"mean length {lengths.mean():.1f}, max {lengths.max()}, Σ L² = "
+        f"{float((lengths.astype(np.float64) ** 2).sum()):.3g}, "
+        f"{int((np.bincount(x.indices, minlength=x.shape[1]) > 0).sum()):,} tracks in a playlist; peak "
+        f"{peak_gib():.2f} GiB",
         flush=True,
     )
     times = {}
@@ -110,7 +112,11 @@ def main(argv: list[str] | None = None) -> int:
         pos = build_positives(catalog, strategy, **params)
         times[name] = time.perf_counter() - t
         share = pos.stats.get("same_artist_share")
-        print(f"{strategy}: {times[name]:.1f}s, {len(pos.anchors):,} anchors, same-artist share {share}, peak so far {peak_gib():.2f} GiB", flush=True)
+        print(
+            f"{strategy}: {times[name]:.1f}s, {len(pos.anchors):,} anchors, same-artist share {share}, peak "
+            f"so far {peak_gib():.2f} GiB",
+            flush=True,
+        )
         del pos
     print(
         f"RESULT playlists={args.playlists} tracks={args.tracks} cooc_topk_s={times['cooc_topk']:.1f} "

@@ -56,9 +56,16 @@ from mixtape.catalog.tracks import TrackRecord  # noqa: E402
 from mixtape.errors import MixtapeError  # noqa: E402
 from mixtape.evaluation.recordings import BASELINE, BASELINE_RAW, score_groups  # noqa: E402
 from mixtape.evaluation.report import write_table  # noqa: E402
-from mixtape.io import atomic_write_text  # noqa: E402
+from mixtape.fileio import atomic_write_text  # noqa: E402
 
-PACKAGES = ("warzone2100-music", "ufoai-music", "hyperrogue-music", "nexuiz-music", "planetblupi-music-ogg", "singularity-music")
+PACKAGES = (
+    "warzone2100-music",
+    "ufoai-music",
+    "hyperrogue-music",
+    "nexuiz-music",
+    "planetblupi-music-ogg",
+    "singularity-music",
+)
 STRATEGIES = ("self", "album", "artist")
 RANDOM = "random-init"
 MUSIC_DIRS = frozenset({"music", "cdtracks"})
@@ -249,11 +256,16 @@ def album_json_authors(root: Path) -> dict[str, tuple[str, str]]:
             continue
         for t in data.get("tracks", []):
             if isinstance(t, dict) and t.get("filename"):
-                out[str(meta.parent / t["filename"])] = (str(t.get("author") or data.get("author") or ""), str(data.get("title") or ""))
+                out[str(meta.parent / t["filename"])] = (
+                    str(t.get("author") or data.get("author") or ""),
+                    str(data.get("title") or ""),
+                )
     return out
 
 
-def attribute(track: Track, stanzas: list[tuple[list[str], list[str]]], authors: list[str], albums: dict[str, tuple[str, str]]) -> None:
+def attribute(
+    track: Track, stanzas: list[tuple[list[str], list[str]]], authors: list[str], albums: dict[str, tuple[str, str]]
+) -> None:
     """Set the track's composer (and where it came from) and album: see the comment at the top."""
     tag_composer = track.tags.get("composer", "")
     author, album_title = albums.get(str(track.path), ("", ""))
@@ -320,7 +332,10 @@ def print_attribution(tracks: list[Track]) -> None:
         ts = [t for t in tracks if t.package == pkg]
         named = [t for t in ts if t.composer]
         sources = Counter(t.composer_source for t in ts)
-        print(f"{pkg:<24} {len(ts):>5} {len(named):>10} {len({t.composer for t in named}):>9} {len({t.album for t in named}):>6}  " + ", ".join(f"{s} {n}" for s, n in sources.most_common()))
+        print(
+            f"{pkg:<24} {len(ts):>5} {len(named):>10} {len({t.composer for t in named}):>9} "
+            f"{len({t.album for t in named}):>6}  " + ", ".join(f"{s} {n}" for s, n in sources.most_common())
+        )
     composers = Counter(t.composer for t in tracks if t.composer)
     print("composers: " + ", ".join(f"{c} ({n})" for c, n in composers.most_common()))
 
@@ -331,7 +346,20 @@ def write_tables(out: Path, tracks: list[Track]) -> Path:
     rows = [[t.track_id, str(t.path), slug(t.composer), slug(t.album)] for t in named]
     write_table(out / "tracks.csv", ["track_id", "path", "artist_id", "album_id"], rows)
     cols = ["track_id", "package", "path", *TAG_FIELDS, "tag_error", "composer", "composer_source", "album", "part"]
-    every = [[t.track_id, t.package, str(t.path), *(t.tags.get(f, "") for f in TAG_FIELDS), t.tag_error, t.composer, t.composer_source, t.album, t.part or "excluded (no composer)"] for t in tracks]
+    every = [
+        [
+            t.track_id,
+            t.package,
+            str(t.path),
+            *(t.tags.get(f, "") for f in TAG_FIELDS),
+            t.tag_error,
+            t.composer,
+            t.composer_source,
+            t.album,
+            t.part or "excluded (no composer)",
+        ]
+        for t in tracks
+    ]
     write_table(out / "attribution.tsv", cols, every, delimiter="\t")
     return out / "tracks.csv"
 
@@ -357,14 +385,20 @@ def fitting_batch(positives: Any, wanted: int, steps: int, seeds: list[int]) -> 
     sys.exit(f"positives {positives.strategy}: no batch of 2 pairs can be formed without repeating a track")
 
 
-def pretrain_encoders(out: Path, store_path: Path, pretrain_tracks: list[Track], steps: int, seeds: list[int], batch_size: int) -> dict[str, Path]:
+def pretrain_encoders(
+    out: Path, store_path: Path, pretrain_tracks: list[Track], steps: int, seeds: list[int], batch_size: int
+) -> dict[str, Path]:
     """Positives of each strategy on the pre-training part, and one ``small`` run per seed; name -> checkpoint."""
     from mixtape.pairs import Positives, run_pairs
     from mixtape.training.config import cpu_config
     from mixtape.training.run import last_checkpoint, pretrain
 
     table = out / "tracks_pretraining.csv"
-    write_table(table, ["track_id", "path", "artist_id", "album_id"], [[t.track_id, str(t.path), slug(t.composer), slug(t.album)] for t in pretrain_tracks])
+    write_table(
+        table,
+        ["track_id", "path", "artist_id", "album_id"],
+        [[t.track_id, str(t.path), slug(t.composer), slug(t.album)] for t in pretrain_tracks],
+    )
     checkpoints = {}
     for strategy in STRATEGIES:
         pairs = run_pairs(table, out / "pairs" / strategy, strategy)
@@ -375,9 +409,14 @@ def pretrain_encoders(out: Path, store_path: Path, pretrain_tracks: list[Track],
             run_dir = out / "pretrain" / f"{strategy}-steps{steps}-batch{batch}" / f"seed{seed}"
             done = run_dir / "done.json"
             if not done.exists():
-                result = pretrain(cpu_config(store_path, pairs.out, run_dir, max_steps=steps, batch_size=batch, seed=seed), resume=True)
+                result = pretrain(
+                    cpu_config(store_path, pairs.out, run_dir, max_steps=steps, batch_size=batch, seed=seed),
+                    resume=True,
+                )
                 print(f"  {result.summary().splitlines()[0]} (seed {seed})", flush=True)
-                atomic_write_text(done, json.dumps({"steps": result.steps, "loss": result.loss, "accuracy": result.accuracy}))
+                atomic_write_text(
+                    done, json.dumps({"steps": result.steps, "loss": result.loss, "accuracy": result.accuracy})
+                )
             checkpoints[f"{strategy}/seed{seed}"] = last_checkpoint(run_dir)
     return checkpoints
 
@@ -386,15 +425,17 @@ def random_encoders(store: FeatureStore, seeds: list[int]) -> dict[str, Any]:
     """The `small` encoder with random weights, one per seed (the no-pre-training rows)."""
     import torch
 
-    from mixtape.evaluation.encoders import EvalEncoder
     from mixtape.models import Encoder
+    from mixtape.models.bundle import EncoderBundle
 
     out = {}
     for seed in seeds:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             encoder = Encoder("small", int(store.n_mels))
-        out[f"{RANDOM}/seed{seed}"] = EvalEncoder(encoder.eval(), store.mel_config.model_dump(mode="json"), 128, f"small with random weights (seed {seed})")
+        out[f"{RANDOM}/seed{seed}"] = EncoderBundle(
+            encoder.eval(), store.mel_config.model_dump(mode="json"), 128, f"small with random weights (seed {seed})"
+        )
     return out
 
 
@@ -407,12 +448,22 @@ def mean_std(values: list[float]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cache", type=Path, default=Path("~/.cache/mixtape/debian-music"), help="downloads, unpacked packages and the run (never inside the repository)")
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=Path("~/.cache/mixtape/debian-music"),
+        help="downloads, unpacked packages and the run (never inside the repository)",
+    )
     ap.add_argument("--out", type=Path, default=None, help="run folder (default: CACHE/run)")
     ap.add_argument("--steps", type=int, default=300, help="pre-training steps per run (default 300)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="pre-training seeds (default 0 1 2)")
     ap.add_argument("--batch-size", type=int, default=32, help="pairs per step (lowered to the anchors a strategy has)")
-    ap.add_argument("--eval-fraction", type=float, default=0.5, help="share of the attributed tracks whose composers go to evaluation")
+    ap.add_argument(
+        "--eval-fraction",
+        type=float,
+        default=0.5,
+        help="share of the attributed tracks whose composers go to evaluation",
+    )
     ap.add_argument("--split-seed", type=int, default=0, help="seed of the composer split")
     ap.add_argument("--workers", type=int, default=None, help="feature extraction processes (default: all cores)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
@@ -435,13 +486,21 @@ def main(argv: list[str] | None = None) -> int:
     write_tables(out, tracks)
     named = [t for t in tracks if t.composer]
     store_path = out / "features"
-    report = extract_features([TrackRecord(t.track_id, t.path, slug(t.composer), slug(t.album)) for t in named], store_path, workers=args.workers)
+    report = extract_features(
+        [TrackRecord(t.track_id, t.path, slug(t.composer), slug(t.album)) for t in named],
+        store_path,
+        workers=args.workers,
+    )
     print("\n" + report.summary(), flush=True)
     store = FeatureStore.open(store_path)
     pre = [t for t in named if t.part == "pretraining" and t.track_id in store]
     ev = [t for t in named if t.part == "evaluation" and t.track_id in store]
-    print(f"\nsplit (seed {args.split_seed}): pre-training {len(pre)} tracks by {len({t.composer for t in pre})} composers; "
-          f"evaluation {len(ev)} tracks by {len({t.composer for t in ev})} composers ({', '.join(sorted({t.composer for t in ev}))})", flush=True)
+    print(
+        f"\nsplit (seed {args.split_seed}): pre-training {len(pre)} tracks by {len({t.composer for t in pre})} "
+        f"composers; evaluation {len(ev)} tracks by {len({t.composer for t in ev})} composers "
+        f"({', '.join(sorted({t.composer for t in ev}))})",
+        flush=True,
+    )
 
     encoders: dict[str, Any] = dict(random_encoders(store, args.seeds))
     encoders.update(pretrain_encoders(out, store_path, pre, args.steps, args.seeds, args.batch_size))
@@ -461,8 +520,11 @@ def main(argv: list[str] | None = None) -> int:
     by_row: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for name, s in result.scores.items():
         by_row[name.split("/seed")[0]].append((s.precision, s.ndcg))
-    print(f"\ncomposer retrieval on the evaluation part: {result.counts['queries']} queries, {result.counts['groups']} composers, "
-          f"{result.counts['tracks_scored']} tracks; {args.steps} steps, seeds {' '.join(map(str, args.seeds))}")
+    print(
+        f"\ncomposer retrieval on the evaluation part: {result.counts['queries']} queries, "
+        f"{result.counts['groups']} composers, "
+        f"{result.counts['tracks_scored']} tracks; {args.steps} steps, seeds {' '.join(map(str, args.seeds))}"
+    )
     print(f"{'representation':<16} {'P@5':>15} {'nDCG@10':>15} {'runs':>5}")
     for name in (RANDOM, *STRATEGIES, BASELINE, BASELINE_RAW):
         vals = by_row[name]
@@ -474,10 +536,15 @@ def main(argv: list[str] | None = None) -> int:
     ndcg = {name: float(np.mean([v[1] for v in vals])) for name, vals in by_row.items()}
     best = max(STRATEGIES, key=lambda s: ndcg[s])
     base = max(ndcg[BASELINE], ndcg[BASELINE_RAW])
-    print(f"best strategy {best}: nDCG@10 {ndcg[best]:.3f} vs mel statistics {base:.3f} ({ndcg[best] - base:+.3f}) and random init {ndcg[RANDOM]:.3f}")
     print(
-        f"RESULT eval_tracks={result.counts['tracks_scored']} queries={result.counts['queries']} composers={result.counts['groups']} steps={args.steps} "
-        f"seeds={len(args.seeds)} best={best} best_ndcg10={ndcg[best]:.4f} mel_stats_ndcg10={ndcg[BASELINE]:.4f} mel_stats_raw_ndcg10={ndcg[BASELINE_RAW]:.4f} random_init_ndcg10={ndcg[RANDOM]:.4f} "
+        f"best strategy {best}: nDCG@10 {ndcg[best]:.3f} vs mel statistics {base:.3f} "
+        f"({ndcg[best] - base:+.3f}) and random init {ndcg[RANDOM]:.3f}"
+    )
+    print(
+        f"RESULT eval_tracks={result.counts['tracks_scored']} queries={result.counts['queries']} "
+        f"composers={result.counts['groups']} steps={args.steps} seeds={len(args.seeds)} best={best} "
+        f"best_ndcg10={ndcg[best]:.4f} mel_stats_ndcg10={ndcg[BASELINE]:.4f} "
+        f"mel_stats_raw_ndcg10={ndcg[BASELINE_RAW]:.4f} random_init_ndcg10={ndcg[RANDOM]:.4f} "
         f"chance_ndcg10={result.chance['ndcg@10']:.4f} best_beats_mel_stats={'yes' if ndcg[best] > base else 'no'}"
     )
     return 0

@@ -39,9 +39,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from mixtape.search import IndexSettings, SimilarIndex, TrackMeta, build_index  # noqa: E402
-from mixtape.search.embeddings import write_embeddings  # noqa: E402
-from mixtape.search.index import exact_top_k, recall_at_k, unit_rows  # noqa: E402
+from mixtape.search import IndexSettings, SimilarIndex, TrackMeta, build_index
+from mixtape.search.embeddings import write_embeddings
+from mixtape.search.index import exact_top_k, recall_at_k, unit_rows
 
 LATENT = 64
 SUBGROUPS = 50
@@ -84,8 +84,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--queries", type=int, default=1000, help="single queries timed for p50/p99")
     ap.add_argument("--recall-queries", type=int, default=500, help="fresh queries for recall@10")
     ap.add_argument("--threads", type=int, default=None, help="FAISS/OpenMP threads (default: all cores)")
-    ap.add_argument("--workdir", type=Path, default=None, help="where the embeddings and index are written (default: a temp folder, removed)")
-    ap.add_argument("--spread", type=float, default=0.6, help="point noise within a sub-group, in latent units (sub-groups are 0.5 apart, groups 1)")
+    ap.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="where the embeddings and index are written (default: a temp folder, removed)",
+    )
+    ap.add_argument(
+        "--spread",
+        type=float,
+        default=0.6,
+        help="point noise within a sub-group, in latent units (sub-groups are 0.5 apart, groups 1)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -99,9 +109,28 @@ def main(argv: list[str] | None = None) -> int:
         gen = Generator(args.n, args.dim, args.seed, args.spread)
         t = time.perf_counter()
         ids = [f"t{i:07d}" for i in range(args.n)]
-        meta = TrackMeta(ids, [None] * args.n, [None] * args.n, [f"/music/{t}.mp3" for t in ids], np.full(args.n, np.nan), [""] * args.n)
-        emb = write_embeddings(work / "emb", gen.chunks(), args.n, args.dim, meta, [], {"encoder": {"source": "benchmark", "fingerprint": "benchmark"}})
-        print(f"generated {args.n:,} x {args.dim} vectors in {time.perf_counter() - t:.1f} s ({emb.vectors.nbytes / 2**30:.2f} GiB on disk)", flush=True)
+        meta = TrackMeta(
+            ids,
+            [None] * args.n,
+            [None] * args.n,
+            [f"/music/{t}.mp3" for t in ids],
+            np.full(args.n, np.nan),
+            [""] * args.n,
+        )
+        emb = write_embeddings(
+            work / "emb",
+            gen.chunks(),
+            args.n,
+            args.dim,
+            meta,
+            [],
+            {"encoder": {"source": "benchmark", "fingerprint": "benchmark"}},
+        )
+        print(
+            f"generated {args.n:,} x {args.dim} vectors in {time.perf_counter() - t:.1f} s "
+            f"({emb.vectors.nbytes / 2**30:.2f} GiB on disk)",
+            flush=True,
+        )
         del meta, ids
 
         settings = IndexSettings(kind=args.kind, exact_max=args.exact_max, recall_queries=200, seed=args.seed)
@@ -131,10 +160,22 @@ def main(argv: list[str] | None = None) -> int:
             times[i] = time.perf_counter() - t
         p50, p99 = (float(np.percentile(times, p) * 1000) for p in (50, 99))
         params = ",".join(f"{k}={v}" for k, v in report.params.items()) or "exact"
-        print(f"index {report.kind} ({params}): {index_gib:.2f} GiB on disk; build {build_s:.1f} s; peak RSS {peak_gib():.2f} GiB")
-        print(f"recall@10 {recall:.4f} on {len(queries)} fresh queries (build-time estimate {report.recall10:.4f}); exact search {exact_ms:.1f} ms/query (blocked numpy)")
-        print(f"single-query latency over {args.queries} warm queries: p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {times.max() * 1000:.2f} ms")
-        print(f"RESULT n={args.n} dim={args.dim} kind={report.kind} build_s={build_s:.1f} recall10={recall:.4f} p50_ms={p50:.2f} p99_ms={p99:.2f} peak_gib={peak_gib():.2f}")
+        print(
+            f"index {report.kind} ({params}): {index_gib:.2f} GiB on disk; build {build_s:.1f} s; peak RSS "
+            f"{peak_gib():.2f} GiB"
+        )
+        print(
+            f"recall@10 {recall:.4f} on {len(queries)} fresh queries (build-time estimate "
+            f"{report.recall10:.4f}); exact search {exact_ms:.1f} ms/query (blocked numpy)"
+        )
+        print(
+            f"single-query latency over {args.queries} warm queries: p50 {p50:.2f} ms, p99 {p99:.2f} ms, max "
+            f"{times.max() * 1000:.2f} ms"
+        )
+        print(
+            f"RESULT n={args.n} dim={args.dim} kind={report.kind} build_s={build_s:.1f} recall10={recall:.4f} "
+            f"p50_ms={p50:.2f} p99_ms={p99:.2f} peak_gib={peak_gib():.2f}"
+        )
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -39,7 +39,13 @@ FIRST_KILL_SHARE = 0.5  # of the window: the first kill lands even if this run i
 
 def mixtape_env() -> dict[str, str]:
     """The environment of every run: no progress bars, one BLAS/OpenMP thread (a 2-core CI box)."""
-    return {**os.environ, "MIXTAPE_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    return {
+        **os.environ,
+        "MIXTAPE_NO_PROGRESS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+    }
 
 
 def mixtape_command(args: Sequence[str | Path]) -> list[str]:
@@ -95,7 +101,9 @@ def _wait_for_marker(proc: subprocess.Popen[bytes], log: Path, marker: re.Patter
     raise AssertionError(f"{command}: no {marker.pattern!r} in the log within {timeout:.0f} s:\n{_read(log)[-3000:]}")
 
 
-def run_to_end(args: Sequence[str | Path], log: Path, marker: str, end_marker: str | None = None, timeout: float = RUN_TIMEOUT) -> Run:
+def run_to_end(
+    args: Sequence[str | Path], log: Path, marker: str, end_marker: str | None = None, timeout: float = RUN_TIMEOUT
+) -> Run:
     """Run the command uninterrupted; ``work_seconds``, the window later kills are drawn from, runs from
     ``marker`` to ``end_marker`` (the last log line of the work), or to the exit when there is none."""
     proc = launch(args, log)
@@ -120,7 +128,9 @@ def run_killed(args: Sequence[str | Path], log: Path, marker: str, delay: float,
         proc.send_signal(signal.SIGKILL)
     returncode = proc.wait(timeout=timeout)
     killed = returncode == -signal.SIGKILL
-    return Run(returncode, _read(log), time.monotonic() - started, delay if killed else None, tuple(tree) if killed else ())
+    return Run(
+        returncode, _read(log), time.monotonic() - started, delay if killed else None, tuple(tree) if killed else ()
+    )
 
 
 def kill_when_workers_run(args: Sequence[str | Path], log: Path, workers: int, timeout: float = RUN_TIMEOUT) -> Run:
@@ -201,7 +211,10 @@ class KillSchedule:
         self.runs: list[Run] = []
 
     def __str__(self) -> str:
-        runs = "; ".join(f"run {i + 1} {r.describe()}" + ("" if self.interrupted(r) or not r.killed else " (after its work)") for i, r in enumerate(self.runs))
+        runs = "; ".join(
+            f"run {i + 1} {r.describe()}" + ("" if self.interrupted(r) or not r.killed else " (after its work)")
+            for i, r in enumerate(self.runs)
+        )
         return f"kill seed {self.seed} (replay with {KILL_SEED_ENV}={self.seed}): {runs or 'no run yet'}"
 
     def reference(self, args: Sequence[str | Path], log: Path) -> Run:
@@ -239,7 +252,9 @@ class KillSchedule:
             self.assert_no_orphans(run)
             if after_kill is not None:
                 after_kill(run)
-            remaining = max(remaining - delay, 0.0)  # at least this much work is left (progress since the last commit is lost)
+            remaining = max(
+                remaining - delay, 0.0
+            )  # at least this much work is left (progress since the last commit is lost)
         final = run_to_end(args, logs / f"run{len(self.runs) + 1}.log", self.marker)
         self.runs.append(final)
         assert final.returncode == 0, f"{self}: the re-run after the kills failed:\n{final.tail()}"
@@ -247,11 +262,16 @@ class KillSchedule:
 
     def assert_no_orphans(self, run: Run) -> None:
         left = still_running(run.tree)
-        assert not left, f"{self}: processes {left} of the killed run are still running {SURVIVOR_GRACE:.0f} s after the kill (orphaned workers)"
+        assert not left, (
+            f"{self}: processes {left} of the killed run are still running {SURVIVOR_GRACE:.0f} s after the "
+            "kill (orphaned workers)"
+        )
 
     def assert_interrupted(self) -> None:
         """At least one kill landed inside the work: the test exercised a resume, not only re-runs."""
-        assert any(self.interrupted(r) for r in self.runs), f"{self}: no kill landed inside the work; the work window is too short"
+        assert any(self.interrupted(r) for r in self.runs), (
+            f"{self}: no kill landed inside the work; the work window is too short"
+        )
 
 
 def leftover_temps(*folders: Path) -> list[Path]:

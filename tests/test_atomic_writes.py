@@ -1,7 +1,7 @@
-"""Policy: every file mixtape writes goes through ``mixtape.io.atomic_open`` (temp file, fsync, rename),
+"""Policy: every file mixtape writes goes through ``mixtape.fileio.atomic_open`` (temp file, fsync, rename),
 so a killed process or a full disk never leaves a half-written file where a reader would find it.
 
-The source is scanned with ``ast`` for direct writes outside ``mixtape/io.py``: ``open()`` / ``Path.open()``
+The source is scanned with ``ast`` for direct writes outside ``mixtape/fileio.py``: ``open()`` / ``Path.open()``
 / ``os.open()`` for writing, ``Path.write_text`` / ``write_bytes``, writable memory maps, and writers
 given a file (``np.save``/``savez``/``savetxt``, ``torch.save``, ``json.dump``, ``pickle.dump``,
 ``yaml.dump``, ``savefig``, ``faiss.write_index``, ``tofile``, ``onnx.save``, ``save_file``) that are
@@ -19,14 +19,24 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "mixtape"
 
 #: "path/under/mixtape.py:qualified.function" -> why a direct write is right there.
 ALLOWED = {
-    "audio/store.py:StoreWriter.__init__": "frames.f16 and index.jsonl are the store's append-only files: frames are fsynced before "
-    "the index line that points to them, and the next writer cuts anything past the last complete line",
-    "training/module.py:ContrastivePretrainer._write_trace": "the batch trace is an append-only journal, one line per write; "
-    "a torn last line left by a kill is cut when the run resumes",
-    "training/module.py:cut_torn_line": "cuts the torn last line off that append-only trace, in place, before the next append",
-    "search/app.py:create_app.similar_upload": "an uploaded query written to a private TemporaryDirectory, read once and deleted",
-    "search/embeddings.py:write_embeddings": "vectors.npy is streamed into a hidden .tmp memmap, fsynced and renamed into place "
-    "(atomic_open cannot hand out a memmap); embeddings.json, written last, makes the folder complete",
+    "audio/store.py:StoreWriter.__init__": (
+        "frames.f16 and index.jsonl are the store's append-only files: frames are fsynced before "
+        "the index line that points to them, and the next writer cuts anything past the last complete line"
+    ),
+    "training/module.py:ContrastivePretrainer._write_trace": (
+        "the batch trace is an append-only journal, one line per write; "
+        "a torn last line left by a kill is cut when the run resumes"
+    ),
+    "training/module.py:cut_torn_line": (
+        "cuts the torn last line off that append-only trace, in place, before the next append"
+    ),
+    "search/app.py:create_app.similar_upload": (
+        "an uploaded query written to a private TemporaryDirectory, read once and deleted"
+    ),
+    "search/embeddings.py:write_embeddings": (
+        "vectors.npy is streamed into a hidden .tmp memmap, fsynced and renamed into place "
+        "(atomic_open cannot hand out a memmap); embeddings.json, written last, makes the folder complete"
+    ),
 }
 
 #: writer call (dotted name as written, or ``*.method`` for any object's method) -> (position, keyword)
@@ -106,7 +116,10 @@ class _Scanner(ast.NodeVisitor):
     visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _scoped
 
     def _with(self, node: ast.With | ast.AsyncWith) -> None:
-        atomic = any(isinstance(i.context_expr, ast.Call) and _name(i.context_expr.func).endswith("atomic_open") for i in node.items)
+        atomic = any(
+            isinstance(i.context_expr, ast.Call) and _name(i.context_expr.func).endswith("atomic_open")
+            for i in node.items
+        )
         for item in node.items:
             self.visit(item.context_expr)
         self.atomic_depth += atomic
@@ -150,7 +163,9 @@ class _Scanner(ast.NodeVisitor):
             self._flag(node, f".{last}()")
         elif last in ("memmap", "open_memmap"):
             mode = _arg(node, 1, "mode")
-            if _writes_mode(mode, default="r+" if last == "memmap" else "r") and not (isinstance(mode, ast.Constant) and mode.value == "c"):
+            if _writes_mode(mode, default="r+" if last == "memmap" else "r") and not (
+                isinstance(mode, ast.Constant) and mode.value == "c"
+            ):
                 self._flag(node, f"{last}() for writing")
         elif (spec := WRITERS.get(name) or WRITERS.get(f"*.{last}")) is not None:
             pos, keyword = spec
@@ -169,7 +184,7 @@ def scan_package() -> list[Write]:
     found: list[Write] = []
     for path in sorted(SRC.rglob("*.py")):
         rel = path.relative_to(SRC).as_posix()
-        if rel != "io.py":  # where the atomic helpers themselves live
+        if rel != "fileio.py":  # where the atomic helpers themselves live
             found += scan_source(path.read_text(encoding="utf-8"), rel)
     return found
 
@@ -177,13 +192,16 @@ def scan_package() -> list[Write]:
 def test_every_write_is_atomic_or_allowed_with_a_reason() -> None:
     found = scan_package()
     unexplained = [f"{w.where} line {w.line}: {w.what}" for w in found if w.where not in ALLOWED]
-    assert not unexplained, "direct writes outside atomic_open (use mixtape.io.atomic_open, or add to ALLOWED with the reason):\n" + "\n".join(unexplained)
+    assert not unexplained, (
+        "direct writes outside atomic_open (use mixtape.fileio.atomic_open, or add to ALLOWED with the reason):\n"
+        + "\n".join(unexplained)
+    )
     unused = sorted(set(ALLOWED) - {w.where for w in found})
     assert not unused, f"ALLOWED entries that no longer write (remove them): {unused}"
 
 
 def test_the_scanner_finds_each_kind_of_direct_write() -> None:
-    bad = '''
+    bad = """
 import json, os, pickle, numpy as np, torch, yaml
 from pathlib import Path
 def f(p: Path, fig, index, arr, d):
@@ -202,7 +220,7 @@ def f(p: Path, fig, index, arr, d):
     os.open(p, os.O_WRONLY | os.O_CREAT)
     np.memmap(p, dtype="f2", mode="r+")
     arr.tofile(p)
-'''
+"""
     kinds = [w.what for w in scan_source(bad, "x.py")]
     assert len(kinds) == 15, kinds
     assert kinds[0] == "open() for writing" and "json.dump() to a file outside atomic_open" in kinds
@@ -210,9 +228,9 @@ def f(p: Path, fig, index, arr, d):
 
 
 def test_the_scanner_accepts_atomic_and_in_memory_writes() -> None:
-    good = '''
+    good = """
 import io, json, numpy as np, torch, yaml
-from mixtape.io import atomic_open
+from mixtape.fileio import atomic_open
 def g(p, fig, arr, d):
     with atomic_open(p, "wb") as f:
         np.savez(f, a=arr)
@@ -226,5 +244,5 @@ def g(p, fig, arr, d):
     with open(p, "rb") as f, open(p) as g2, p.open() as h:
         f.read()
     np.memmap(p, dtype="f2", mode="r")
-'''
+"""
     assert scan_source(good, "y.py") == []

@@ -57,7 +57,11 @@ def test_yaml_syntax_error_names_line_and_column(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text("steps: 3\noptim:\n  lr: [0.1\n  name: adam\n")
     with pytest.raises(ConfigError) as err:
         load_config(Run, tmp_path / "c.yaml")
-    assert str(err.value) == f"{tmp_path / 'c.yaml'}: not valid YAML at line 4, column 7: expected ',' or ']', but got ':' (while parsing a flow sequence at line 3)"
+    assert (
+        str(err.value)
+        == f"{tmp_path / 'c.yaml'}: not valid YAML at line 4, column 7: expected ',' or ']', but got ':' (while "
+        "parsing a flow sequence at line 3)"
+    )
 
 
 def test_config_faults_through_the_cli_exit_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -78,7 +82,9 @@ def test_config_faults_through_the_cli_exit_2_with_one_line(tmp_path: Path, caps
 
 
 def test_a_yaml_alias_bomb_is_refused_before_validation(tmp_path: Path) -> None:
-    levels = ["a: &a [x, x, x, x, x, x, x, x, x, x]"] + [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]" for i in range(8)]
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x, x]"] + [
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]" for i in range(8)
+    ]
     (tmp_path / "bomb.yaml").write_text("\n".join(levels) + "\nsteps: 3\n")  # 10^9 values once expanded
     with pytest.raises(ConfigError, match=r"bomb\.yaml: its YAML aliases expand to more than 100,000 values"):
         load_config(Run, tmp_path / "bomb.yaml")
@@ -91,5 +97,7 @@ def test_aliases_of_a_real_config_still_load(tmp_path: Path) -> None:
 
 def test_an_override_below_a_plain_value_names_both(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text("steps: 3\n")
-    with pytest.raises(ConfigError, match=r"override steps\.x=1: 'steps' in .*c\.yaml is a value, not a section with keys"):
+    with pytest.raises(
+        ConfigError, match=r"override steps\.x=1: 'steps' in .*c\.yaml is a value, not a section with keys"
+    ):
         load_config(Run, tmp_path / "c.yaml", overrides={"steps.x": 1})

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mixtape.demo import DEFAULT_CONFIG, REPORT_FILE, run_demo
 from mixtape.catalog import read_tracks
+from mixtape.demo import DEFAULT_CONFIG, REPORT_FILE, run_demo
 from mixtape.errors import MixtapeError
 from mixtape.search import SimilarIndex
 
@@ -38,7 +38,9 @@ def test_demo_config_is_the_documented_grid() -> None:
 
 def test_demo_on_the_tiny_world_writes_the_whole_report(tiny_world, tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    shutil.copytree(tiny_world.root, out / "world")  # the same world the demo would render (tiny, seed 0), already on disk
+    shutil.copytree(
+        tiny_world.root, out / "world"
+    )  # the same world the demo would render (tiny, seed 0), already on disk
     report = run_demo(out, size="tiny", seed=0, workers=1, overrides=MINIMAL)
     text = (out / REPORT_FILE).read_text()
     sections = [line for line in text.splitlines() if line.startswith("## ")]
@@ -59,10 +61,23 @@ def test_demo_on_the_tiny_world_writes_the_whole_report(tiny_world, tmp_path: Pa
     ]
     assert "| random init (no pre-training) | 1 |" in text and "| playlist | 1 |" in text
     assert "Best per task: probe-genre PR-AUC: **" in text
-    for link in ("plots/probe-genre.png", "plots/similarity.png", "plots/tsne-small.png", "runs/self/small/seed0/pretrain/training_curve.png"):
+    for link in (
+        "plots/probe-genre.png",
+        "plots/similarity.png",
+        "plots/tsne-small.png",
+        "runs/self/small/seed0/pretrain/training_curve.png",
+    ):
         assert f"({link})" in text and (out / link).is_file(), link
     assert "self · small · seed 0: 12 steps" in text
-    assert [s.name for s in report.stages] == ["world", "features", "pairs", "pretrain", "evaluation", "report", "search"]
+    assert [s.name for s in report.stages] == [
+        "world",
+        "features",
+        "pairs",
+        "pretrain",
+        "evaluation",
+        "report",
+        "search",
+    ]
     printed = report.console()
     assert str(out / REPORT_FILE) in printed and "| total |" in printed and "Best per task" in printed
     # the demo ends with the command that opens the listening page on an index of the whole world

@@ -77,14 +77,35 @@ def _tokens(valid: bytes, limit: int = 60) -> list[str]:
     """Distinct words of a valid sample (names, numbers, keys), for lines that look like the format."""
     text = valid[:20_000].decode("utf-8", "replace")
     words = list(dict.fromkeys(w for w in re.split(r'[\s,\t|:"{}\[\]]+', text) if w))[:limit]
-    return words + ["", "-1", "0", "1e999", "NaN", "null", "#EXTM3U", "#EXTINF:1,x", "{", "}", "[", "]", '"', "\x00", "\ufeff", "é"]
+    return words + [
+        "",
+        "-1",
+        "0",
+        "1e999",
+        "NaN",
+        "null",
+        "#EXTM3U",
+        "#EXTINF:1,x",
+        "{",
+        "}",
+        "[",
+        "]",
+        '"',
+        "\x00",
+        "\ufeff",
+        "é",
+    ]
 
 
 def _shaped_lines(valid: bytes) -> st.SearchStrategy[bytes]:
     """Lines of the format's own words joined by separators a reader may split on."""
     tokens = _tokens(valid)
-    line = st.lists(st.sampled_from(tokens), max_size=8).flatmap(lambda ws: st.sampled_from(_SEPARATORS).map(lambda sep: sep.join(ws)))
-    return st.tuples(st.lists(line, max_size=12), st.sampled_from(_NEWLINES)).map(lambda t: t[1].join(t[0]).encode("utf-8"))
+    line = st.lists(st.sampled_from(tokens), max_size=8).flatmap(
+        lambda ws: st.sampled_from(_SEPARATORS).map(lambda sep: sep.join(ws))
+    )
+    return st.tuples(st.lists(line, max_size=12), st.sampled_from(_NEWLINES)).map(
+        lambda t: t[1].join(t[0]).encode("utf-8")
+    )
 
 
 def _truncated(valid: bytes) -> st.SearchStrategy[bytes]:
@@ -109,7 +130,9 @@ def _apply_edits(valid: bytes, edits: list[tuple[int, str, bytes]]) -> bytes:
 def _edited(valid: bytes) -> st.SearchStrategy[bytes]:
     """The valid file with a few bytes flipped, inserted, deleted or overwritten (by nasty tokens too)."""
     payload = st.one_of(st.binary(min_size=1, max_size=4), st.sampled_from(NASTY))
-    edit = st.tuples(st.integers(0, max(len(valid), 1) * 4), st.sampled_from(("flip", "insert", "delete", "overwrite")), payload)
+    edit = st.tuples(
+        st.integers(0, max(len(valid), 1) * 4), st.sampled_from(("flip", "insert", "delete", "overwrite")), payload
+    )
     return st.lists(edit, min_size=1, max_size=4).map(lambda edits: _apply_edits(valid, edits))
 
 
@@ -136,7 +159,12 @@ def check_outcome(call: Callable[[], object], names: Path) -> None:
 #: MIXTAPE_FUZZ_SCALE=10 runs ten times the examples (a deeper search before a release; CI runs 1);
 #: MIXTAPE_FUZZ_RANDOM=1 draws new examples each run instead of CI's fixed ones.
 SCALE = float(os.environ.get("MIXTAPE_FUZZ_SCALE", "1"))
-FUZZ = settings(deadline=None, derandomize=not os.environ.get("MIXTAPE_FUZZ_RANDOM"), suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large], database=None)
+FUZZ = settings(
+    deadline=None,
+    derandomize=not os.environ.get("MIXTAPE_FUZZ_RANDOM"),
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+    database=None,
+)
 
 
 # --- valid samples and folders, built once ------------------------------------------------------------
@@ -167,7 +195,12 @@ def _checkpoint_bytes(mel: dict[str, Any]) -> bytes:
         "epoch": 0,
         "global_step": 3,
         "state_dict": {f"encoder.{k}": v for k, v in encoder.state_dict().items()},
-        "hyper_parameters": {"model": model.model_dump(mode="json"), "n_mels": 96, "patch_frames": 128, "data_info": {"mel": mel, "strategy": "self"}},
+        "hyper_parameters": {
+            "model": model.model_dump(mode="json"),
+            "n_mels": 96,
+            "patch_frames": 128,
+            "data_info": {"mel": mel, "strategy": "self"},
+        },
     }
     buf = io.BytesIO()
     torch.save(ckpt, buf)
@@ -189,7 +222,9 @@ def _tagged_flac_bytes() -> bytes:
 
 
 def _metrics_csv() -> bytes:
-    rows = ["epoch,step,train/acc,train/loss,train/lr"] + [f"0,{s},{0.1 * s:.2f},{2.0 - 0.1 * s:.3f},0.001" for s in range(6)]
+    rows = ["epoch,step,train/acc,train/loss,train/lr"] + [
+        f"0,{s},{0.1 * s:.2f},{2.0 - 0.1 * s:.3f},0.001" for s in range(6)
+    ]
     return ("\n".join(rows) + "\n").encode()
 
 
@@ -198,7 +233,9 @@ def _chunk_bytes() -> bytes:
 
     with tempfile.TemporaryDirectory() as tmp:
         parts = _PartStore(Path(tmp), "fp")
-        parts.save(0, CHUNK_IDS, CHUNK_CHECKSUMS, np.ones((3, 4), np.float32), np.array([False, True, False]), ["too short"])
+        parts.save(
+            0, CHUNK_IDS, CHUNK_CHECKSUMS, np.ones((3, 4), np.float32), np.array([False, True, False]), ["too short"]
+        )
         return parts.path(0).read_bytes()
 
 
@@ -231,18 +268,32 @@ def samples(tiny_world, tiny_store, folders: dict[str, Path]) -> dict[str, bytes
         "mapping.csv": ("entry,track_id\n" + "".join(f"spotify:track:{i},{t}\n" for i, t in enumerate(ids))).encode(),
         "mpd.json": json.dumps(mpd).encode(),
         "playlist.m3u": ("#EXTM3U\n" + "".join(f"#EXTINF:8,{t}\naudio/{t}.wav\n" for t in ids[:6])).encode(),
-        "playlists.jsonl": "".join(json.dumps({"playlist_id": f"p{i}", "tracks": ids[i : i + 4]}) + "\n" for i in range(0, 16, 4)).encode(),
+        "playlists.jsonl": "".join(
+            json.dumps({"playlist_id": f"p{i}", "tracks": ids[i : i + 4]}) + "\n" for i in range(0, 16, 4)
+        ).encode(),
         "playlists.csv": ("playlist_id,track_id\n" + "".join(f"p{i // 4},{t}\n" for i, t in enumerate(ids))).encode(),
         "track_list.csv": ("track_id\n" + "".join(f"{t}\n" for t in ids)).encode(),
         "mtg.tsv": _trim_lines(w.split_file("genre", "train"), 21),
         "mtt.csv": ("\n".join([mtt_header, *mtt_rows]) + "\n").encode(),
-        "tags.csv": ("track_id,tags,split\n" + "".join(f"{t},genre---{'rock' if i % 2 else 'jazz'}|mood---calm,{('train', 'validation', 'test')[i % 3]}\n" for i, t in enumerate(ids))).encode(),
+        "tags.csv": (
+            "track_id,tags,split\n"
+            + "".join(
+                f"{t},genre---{'rock' if i % 2 else 'jazz'}|mood---calm,{('train', 'validation', 'test')[i % 3]}\n"
+                for i, t in enumerate(ids)
+            )
+        ).encode(),
         "triplets.csv": _trim_lines(w.triplets, 21),
-        "world.json": json.dumps({"tracks": json.loads(w.world_json.read_text(encoding="utf-8"))["tracks"][:6]}).encode(),
+        "world.json": json.dumps(
+            {"tracks": json.loads(w.world_json.read_text(encoding="utf-8"))["tracks"][:6]}
+        ).encode(),
         "experiment.yaml": (Path(__file__).resolve().parents[1] / "configs" / "demo.yaml").read_bytes(),
         "pretrain.yaml": (Path(__file__).resolve().parents[1] / "configs" / "pretrain_small.yaml").read_bytes(),
         "settings.yaml": b"kind: hnsw\nexact_max: 100\nnlist: 8\ntarget_recall: 0.9\nmutual_proximity: true\n",
-        "results.csv": b"strategy,backbone,seed,task,metric,value\nself,small,0,probe,roc_auc,0.71\nself,small,1,probe,roc_auc,nan\n",
+        "results.csv": (
+            b"strategy,backbone,seed,task,metric,value\n"
+            b"self,small,0,probe,roc_auc,0.71\n"
+            b"self,small,1,probe,roc_auc,nan\n"
+        ),
         "checkpoint.ckpt": _checkpoint_bytes(tiny_store.mel_config.model_dump(mode="json")),
         "metrics.csv": _metrics_csv(),
         "audio.wav": _wav_bytes(),
@@ -251,7 +302,11 @@ def samples(tiny_world, tiny_store, folders: dict[str, Path]) -> dict[str, bytes
         "index.jsonl": _trim_lines(store / "index.jsonl", 4),
         "index.npz": snapshot.read_bytes(),
         "failures.tsv": b"track_id\tpath\treason\nt1\t/a/t1.wav\ttoo short\nt2\t/a/t2.wav\tnot a readable audio file\n",
-        "embeddings-tracks.tsv": b"track_id\tartist_id\talbum_id\tpath\tduration\tchecksum\nt1\ta1\t\t/m/t1.wav\t30.000\tabc\nt2\t\tb2\t/m/t2.wav\t\t\n",
+        "embeddings-tracks.tsv": (
+            b"track_id\tartist_id\talbum_id\tpath\tduration\tchecksum\n"
+            b"t1\ta1\t\t/m/t1.wav\t30.000\tabc\n"
+            b"t2\t\tb2\t/m/t2.wav\t\t\n"
+        ),
         "chunk.npz": _chunk_bytes(),
         "moments.npz": _moments_bytes(),
         "header.json": json.dumps({"format": "mixtape-thing", "version": 1, "count": 3}).encode(),
@@ -313,39 +368,68 @@ def _load_audio(path: Path) -> object:
 
 
 def _file_cases() -> dict[str, FileCase]:
+    from mixtape import experiment
     from mixtape.audio import store
     from mixtape.catalog import catalog, matching, playlists, tracks
     from mixtape.config import load_config
-    from mixtape import experiment
     from mixtape.evaluation import datasets, similarity
-    from mixtape.evaluation.encoders import load_eval_encoder
-    from mixtape.io import read_json_header
+    from mixtape.fileio import read_json_header, read_text_file
+    from mixtape.models import checkpoint as model_checkpoint
     from mixtape.models import export as model_export
+    from mixtape.models.bundle import EncoderBundle
     from mixtape.pairs import positives
     from mixtape.search import embeddings, index, rerank
     from mixtape.search.index import IndexSettings
     from mixtape.training import config as train_config
-    from mixtape.training import export as train_export
-    from mixtape.training import run as train_run
 
     def q(fn: Any) -> str:
         return f"{fn.__module__}.{fn.__qualname__}"
 
     return {
-        "read_table_lines": FileCase((q(tracks.read_table_lines),), "tracks.csv", lambda p: tracks.read_table_lines(p, "tracks table", "a header")),
+        "read_table_lines": FileCase(
+            (q(tracks.read_table_lines),),
+            "tracks.csv",
+            lambda p: tracks.read_table_lines(p, "tracks table", "a header"),
+        ),
         "read_tracks": FileCase((q(tracks.read_tracks),), "tracks.csv", tracks.read_tracks),
-        "read_mapping": FileCase((q(matching.read_mapping),), "mapping.csv", lambda p: matching.read_mapping(p, _tiny_ids())),
+        "read_mapping": FileCase(
+            (q(matching.read_mapping),), "mapping.csv", lambda p: matching.read_mapping(p, _tiny_ids())
+        ),
         "read_mpd_slice": FileCase((q(playlists.read_mpd_slice),), "mpd.json", playlists.read_mpd_slice),
         "read_m3u": FileCase((q(playlists.read_m3u),), "playlist.m3u", playlists.read_m3u),
-        "read_playlists_jsonl": FileCase((q(playlists.read_playlists_jsonl),), "playlists.jsonl", playlists.read_playlists_jsonl),
-        "read_playlists_csv": FileCase((q(playlists.read_playlists_csv),), "playlists.csv", playlists.read_playlists_csv),
-        "read_playlist_file[.json]": FileCase((q(playlists.read_playlist_file),), "mpd.json", _read_playlist_any, name="slice.json", examples=80),
-        "read_playlist_file[.m3u8]": FileCase((q(playlists.read_playlist_file),), "playlist.m3u", _read_playlist_any, name="mix.m3u8", examples=80),
-        "read_playlist_file[.ndjson]": FileCase((q(playlists.read_playlist_file),), "playlists.jsonl", _read_playlist_any, name="lists.ndjson", examples=80),
-        "read_playlist_file[.tsv]": FileCase((q(playlists.read_playlist_file),), "playlists.csv", _read_playlist_any, name="lists.tsv", examples=80),
+        "read_playlists_jsonl": FileCase(
+            (q(playlists.read_playlists_jsonl),), "playlists.jsonl", playlists.read_playlists_jsonl
+        ),
+        "read_playlists_csv": FileCase(
+            (q(playlists.read_playlists_csv),), "playlists.csv", playlists.read_playlists_csv
+        ),
+        "read_playlist_file[.json]": FileCase(
+            (q(playlists.read_playlist_file),), "mpd.json", _read_playlist_any, name="slice.json", examples=80
+        ),
+        "read_playlist_file[.m3u8]": FileCase(
+            (q(playlists.read_playlist_file),), "playlist.m3u", _read_playlist_any, name="mix.m3u8", examples=80
+        ),
+        "read_playlist_file[.ndjson]": FileCase(
+            (q(playlists.read_playlist_file),), "playlists.jsonl", _read_playlist_any, name="lists.ndjson", examples=80
+        ),
+        "read_playlist_file[.tsv]": FileCase(
+            (q(playlists.read_playlist_file),), "playlists.csv", _read_playlist_any, name="lists.tsv", examples=80
+        ),
         "read_track_list": FileCase((q(catalog.read_track_list),), "track_list.csv", catalog.read_track_list),
-        "load_catalog[tracks]": FileCase((q(catalog.load_catalog),), "tracks.csv", lambda p: catalog.load_catalog(p, [p.parent / "slice.json"]), side={"slice.json": "mpd.json"}, examples=120),
-        "load_catalog[playlists]": FileCase((q(catalog.load_catalog),), "mpd.json", lambda p: catalog.load_catalog(p.parent / "tracks.csv", [p]), side={"tracks.csv": "tracks.csv"}, examples=120),
+        "load_catalog[tracks]": FileCase(
+            (q(catalog.load_catalog),),
+            "tracks.csv",
+            lambda p: catalog.load_catalog(p, [p.parent / "slice.json"]),
+            side={"slice.json": "mpd.json"},
+            examples=120,
+        ),
+        "load_catalog[playlists]": FileCase(
+            (q(catalog.load_catalog),),
+            "mpd.json",
+            lambda p: catalog.load_catalog(p.parent / "tracks.csv", [p]),
+            side={"tracks.csv": "tracks.csv"},
+            examples=120,
+        ),
         "load_catalog[heldout]": FileCase(
             (q(catalog.load_catalog),),
             "playlists.jsonl",
@@ -354,7 +438,11 @@ def _file_cases() -> dict[str, FileCase]:
             examples=80,
         ),
         "load_catalog[holdout_tracks]": FileCase(
-            (q(catalog.load_catalog),), "track_list.csv", lambda p: catalog.load_catalog(p.parent / "tracks.csv", holdout_tracks=p), side={"tracks.csv": "tracks.csv"}, examples=80
+            (q(catalog.load_catalog),),
+            "track_list.csv",
+            lambda p: catalog.load_catalog(p.parent / "tracks.csv", holdout_tracks=p),
+            side={"tracks.csv": "tracks.csv"},
+            examples=80,
         ),
         "load_catalog[mapping]": FileCase(
             (q(catalog.load_catalog),),
@@ -366,40 +454,129 @@ def _file_cases() -> dict[str, FileCase]:
         "read_mtg_tsv": FileCase((q(datasets.read_mtg_tsv),), "mtg.tsv", datasets.read_mtg_tsv),
         "read_magnatagatune": FileCase((q(datasets.read_magnatagatune),), "mtt.csv", datasets.read_magnatagatune),
         "read_tag_csv": FileCase((q(datasets.read_tag_csv),), "tags.csv", datasets.read_tag_csv),
-        "load_tag_dataset[csv]": FileCase((q(datasets.load_tag_dataset),), "tags.csv", lambda p: datasets.load_tag_dataset("csv", p), examples=80),
-        "load_tag_dataset[magnatagatune]": FileCase((q(datasets.load_tag_dataset),), "mtt.csv", lambda p: datasets.load_tag_dataset("magnatagatune", p), examples=80),
-        "read_triplets": FileCase((q(similarity.read_triplets),), "triplets.csv", lambda p: similarity.read_triplets(p, _tiny_ids())),
-        "load_experiment_config": FileCase((q(experiment.load_experiment_config),), "experiment.yaml", experiment.load_experiment_config, examples=120),
+        "load_tag_dataset[csv]": FileCase(
+            (q(datasets.load_tag_dataset),), "tags.csv", lambda p: datasets.load_tag_dataset("csv", p), examples=80
+        ),
+        "load_tag_dataset[magnatagatune]": FileCase(
+            (q(datasets.load_tag_dataset),),
+            "mtt.csv",
+            lambda p: datasets.load_tag_dataset("magnatagatune", p),
+            examples=80,
+        ),
+        "read_triplets": FileCase(
+            (q(similarity.read_triplets),), "triplets.csv", lambda p: similarity.read_triplets(p, _tiny_ids())
+        ),
+        "load_experiment_config": FileCase(
+            (q(experiment.load_experiment_config),), "experiment.yaml", experiment.load_experiment_config, examples=120
+        ),
         "read_results": FileCase((q(experiment.read_results),), "results.csv", experiment.read_results),
-        "load_config": FileCase((q(load_config),), "settings.yaml", lambda p: load_config(IndexSettings, p), examples=120),
-        "load_pretrain_config": FileCase((q(train_config.load_pretrain_config),), "pretrain.yaml", train_config.load_pretrain_config, examples=120),
-        "read_checkpoint": FileCase((q(train_run.read_checkpoint),), "checkpoint.ckpt", train_run.read_checkpoint, examples=80),
-        "load_checkpoint_encoder": FileCase((q(train_export.load_checkpoint_encoder),), "checkpoint.ckpt", train_export.load_checkpoint_encoder, examples=80),
-        "load_encoder[checkpoint]": FileCase((q(train_export.load_encoder),), "checkpoint.ckpt", train_export.load_encoder, examples=40),
-        "load_eval_encoder[checkpoint]": FileCase((q(load_eval_encoder),), "checkpoint.ckpt", load_eval_encoder, examples=40),
-        "read_metrics": FileCase((q(_import("mixtape.training.callbacks").read_metrics),), "metrics.csv", _read_metrics, name="logs/version_0/metrics.csv"),
-        "load_audio": FileCase((q(_import("mixtape.audio.decode").load_audio),), "audio.wav", _load_audio, examples=120),
-        "read_latent": FileCase((q(_import("mixtape.world.truth").read_latent),), "world.json", lambda p: _import("mixtape.world.truth").read_latent(p, ["track_000000", "track_000003"])),
-        "read_tags": FileCase((q(_import("mixtape.audio.tags").read_tags),), "tagged.flac", _import("mixtape.audio.tags").read_tags, examples=150),
-        "read_settings": FileCase((q(store.read_settings),), "store.json", lambda p: store.read_settings(p.parent), name="store.json"),
-        "read_journal": FileCase((q(store.read_journal),), "index.jsonl", lambda p: store.read_journal(p.parent), name="index.jsonl"),
-        "read_index[snapshot]": FileCase((q(store.read_index),), "index.npz", lambda p: store.read_index(p.parent), name="index.npz", side={"index.jsonl": "index.jsonl"}, examples=120),
-        "read_index[journal]": FileCase((q(store.read_index),), "index.jsonl", lambda p: store.read_index(p.parent), name="index.jsonl", examples=120),
-        "store.read_failures": FileCase((q(store.read_failures),), "failures.tsv", lambda p: store.read_failures(p.parent), name="failures.tsv"),
-        "read_metadata": FileCase((q(positives.read_metadata),), "positives.json", lambda p: positives.read_metadata(p.parent), name="positives.json"),
-        "read_export_config": FileCase((q(model_export.read_export_config),), "encoder.json", lambda p: model_export.read_export_config(p.parent), name="encoder.json"),
-        "read_track_meta": FileCase((q(embeddings.read_track_meta),), "embeddings-tracks.tsv", embeddings.read_track_meta, name="tracks.tsv"),
+        "load_config": FileCase(
+            (q(load_config),), "settings.yaml", lambda p: load_config(IndexSettings, p), examples=120
+        ),
+        "load_pretrain_config": FileCase(
+            (q(train_config.load_pretrain_config),), "pretrain.yaml", train_config.load_pretrain_config, examples=120
+        ),
+        "read_checkpoint": FileCase(
+            (q(model_checkpoint.read_checkpoint),), "checkpoint.ckpt", model_checkpoint.read_checkpoint, examples=80
+        ),
+        "read_checkpoint_encoder": FileCase(
+            (q(model_checkpoint.read_checkpoint_encoder),),
+            "checkpoint.ckpt",
+            model_checkpoint.read_checkpoint_encoder,
+            examples=80,
+        ),
+        "EncoderBundle.load[checkpoint]": FileCase(
+            (q(EncoderBundle.load),), "checkpoint.ckpt", EncoderBundle.load, examples=40
+        ),
+        "read_metrics": FileCase(
+            (q(_import("mixtape.training.callbacks").read_metrics),),
+            "metrics.csv",
+            _read_metrics,
+            name="logs/version_0/metrics.csv",
+        ),
+        "load_audio": FileCase(
+            (q(_import("mixtape.audio.decode").load_audio),), "audio.wav", _load_audio, examples=120
+        ),
+        "read_latent": FileCase(
+            (q(_import("mixtape.world.truth").read_latent),),
+            "world.json",
+            lambda p: _import("mixtape.world.truth").read_latent(p, ["track_000000", "track_000003"]),
+        ),
+        "read_tags": FileCase(
+            (q(_import("mixtape.audio.tags").read_tags),),
+            "tagged.flac",
+            _import("mixtape.audio.tags").read_tags,
+            examples=150,
+        ),
+        "read_settings": FileCase(
+            (q(store.read_settings),), "store.json", lambda p: store.read_settings(p.parent), name="store.json"
+        ),
+        "read_journal": FileCase(
+            (q(store.read_journal),), "index.jsonl", lambda p: store.read_journal(p.parent), name="index.jsonl"
+        ),
+        "read_index[snapshot]": FileCase(
+            (q(store.read_index),),
+            "index.npz",
+            lambda p: store.read_index(p.parent),
+            name="index.npz",
+            side={"index.jsonl": "index.jsonl"},
+            examples=120,
+        ),
+        "read_index[journal]": FileCase(
+            (q(store.read_index),),
+            "index.jsonl",
+            lambda p: store.read_index(p.parent),
+            name="index.jsonl",
+            examples=120,
+        ),
+        "store.read_failures": FileCase(
+            (q(store.read_failures),), "failures.tsv", lambda p: store.read_failures(p.parent), name="failures.tsv"
+        ),
+        "read_metadata": FileCase(
+            (q(positives.read_metadata),),
+            "positives.json",
+            lambda p: positives.read_metadata(p.parent),
+            name="positives.json",
+        ),
+        "read_export_config": FileCase(
+            (q(model_export.read_export_config),),
+            "encoder.json",
+            lambda p: model_export.read_export_config(p.parent),
+            name="encoder.json",
+        ),
+        "read_track_meta": FileCase(
+            (q(embeddings.read_track_meta),), "embeddings-tracks.tsv", embeddings.read_track_meta, name="tracks.tsv"
+        ),
         "embeddings.read_failures": FileCase((q(embeddings.read_failures),), "failures.tsv", embeddings.read_failures),
-        "read_meta": FileCase((q(embeddings.read_meta),), "embeddings.json", lambda p: embeddings.read_meta(p.parent), name="embeddings.json"),
-        "read_index_meta": FileCase((q(index.read_index_meta),), "index.json", lambda p: index.read_index_meta(p.parent), name="index.json"),
+        "read_meta": FileCase(
+            (q(embeddings.read_meta),),
+            "embeddings.json",
+            lambda p: embeddings.read_meta(p.parent),
+            name="embeddings.json",
+        ),
+        "read_index_meta": FileCase(
+            (q(index.read_index_meta),), "index.json", lambda p: index.read_index_meta(p.parent), name="index.json"
+        ),
         "read_faiss": FileCase((q(index.read_faiss),), "index.faiss", index.read_faiss, examples=120),
-        "load_moments": FileCase((q(rerank.load_moments),), "moments.npz", rerank.load_moments, name="mutual_proximity.npz", examples=120),
+        "load_moments": FileCase(
+            (q(rerank.load_moments),), "moments.npz", rerank.load_moments, name="mutual_proximity.npz", examples=120
+        ),
         "embed chunk loader": FileCase(
-            ("mixtape.search.embed._PartStore.load",), "chunk.npz", _read_chunk, name="emb/.parts/chunk-00000.npz", side={"emb/.parts/encoder.json": "fingerprint.json"}, examples=120
+            ("mixtape.search.embed._PartStore.load",),
+            "chunk.npz",
+            _read_chunk,
+            name="emb/.parts/chunk-00000.npz",
+            side={"emb/.parts/encoder.json": "fingerprint.json"},
+            examples=120,
         ),
         "read_json_header": FileCase(
-            (q(read_json_header),), "header.json", lambda p: read_json_header(p, kind="thing", format_name="mixtape-thing", version=1, missing_hint="run it", required=("count",))
+            (q(read_json_header),),
+            "header.json",
+            lambda p: read_json_header(
+                p, kind="thing", format_name="mixtape-thing", version=1, missing_hint="run it", required=("count",)
+            ),
         ),
+        "read_text_file": FileCase((q(read_text_file),), "track_list.csv", lambda p: read_text_file(p, "text file")),
     }
 
 
@@ -430,7 +607,9 @@ def test_damaged_file_is_read_or_refused_naming_it(name: str, samples: dict[str,
     @example(data=b"a,b\n" + b"x" * 200_000 + b"\n")  # a field longer than the csv module's limit
     @example(data=b'a,b\n"' + b"x" * 200_000 + b'"\n')
     @example(data=valid[: len(valid) // 2] + b"\xff\xfe" + valid[len(valid) // 2 :])  # one bad UTF-8 sequence mid-file
-    @example(data=valid[:625] + b"9" * 19 + valid[625:])  # a size field turned huge: FAISS's reader tried to allocate it (std::bad_alloc)
+    @example(
+        data=valid[:625] + b"9" * 19 + valid[625:]
+    )  # a size field turned huge: FAISS's reader tried to allocate it (std::bad_alloc)
     def check(data: bytes) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for rel, key in case.side.items():
@@ -464,20 +643,37 @@ def folders(tiny_world, tiny_store, tmp_path_factory: pytest.TempPathFactory) ->
     from mixtape.audio import extract_features
     from mixtape.catalog import read_tracks
     from mixtape.evaluation import ProbeConfig, load_tag_dataset
+    from mixtape.evaluation.tagger import train_tagger
     from mixtape.models import Encoder
     from mixtape.models.export import export_safetensors
     from mixtape.pairs import build_positives
-    from mixtape.search import IndexSettings, build_index, embed_collection, train_tagger
+    from mixtape.search import IndexSettings, build_index, embed_collection
 
     root = tmp_path_factory.mktemp("readers")
-    out = {name: root / name for name in ("store", "positives", "positives-mix", "export", "embeddings", "index", "tagger", "splits", "tag-csv", "world")}
+    out = {
+        name: root / name
+        for name in (
+            "store",
+            "positives",
+            "positives-mix",
+            "export",
+            "embeddings",
+            "index",
+            "tagger",
+            "splits",
+            "tag-csv",
+            "world",
+        )
+    }
     extract_features(read_tracks(tiny_world.tracks).records[:3], out["store"], workers=1)
     cat = random_catalog(seed=3, n_tracks=24, n_playlists=12)
     build_positives(cat, "playlist").save(out["positives"])
     build_positives(cat, "mix", k=3, workers=1, mix="playlist=2,cooc-topk=1").save(out["positives-mix"])
     torch.manual_seed(0)
     mel = tiny_store.mel_config.model_dump(mode="json")
-    export_safetensors(Encoder("small", channels=(4, 8, 8, 16)), out["export"], metadata={"mel": mel, "patch_frames": 128})
+    export_safetensors(
+        Encoder("small", channels=(4, 8, 8, 16)), out["export"], metadata={"mel": mel, "patch_frames": 128}
+    )
     embed_collection(out["export"], out["embeddings"], features=tiny_store.path, tracks=tiny_world.tracks)
     build_index(out["embeddings"], out["index"], IndexSettings(kind="hnsw", mutual_proximity=True, recall_queries=10))
     dataset = load_tag_dataset("mtg-jamendo", splits=tiny_world.splits, subset="genre")
@@ -487,11 +683,23 @@ def folders(tiny_world, tiny_store, tmp_path_factory: pytest.TempPathFactory) ->
         (out["splits"] / f"autotagging_genre-{s}.tsv").write_bytes(_trim_lines(tiny_world.split_file("genre", s), 12))
     ids = [f"track_{i:06d}" for i in range(12)]
     out["tag-csv"].mkdir()
-    (out["tag-csv"] / "tags.csv").write_text("track_id,tags\n" + "".join(f"{t},genre---{'rock' if i % 2 else 'jazz'}|mood---calm\n" for i, t in enumerate(ids)))
+    (out["tag-csv"] / "tags.csv").write_text(
+        "track_id,tags\n"
+        + "".join(f"{t},genre---{'rock' if i % 2 else 'jazz'}|mood---calm\n" for i, t in enumerate(ids))
+    )
     for j, s in enumerate(("train", "validation", "test")):
         (out["tag-csv"] / f"{s}.txt").write_text("".join(f"{t}\n" for i, t in enumerate(ids) if i % 3 == j))
     out["world"].mkdir()
-    for rel in ("tracks.csv", "triplets.csv", "world.json", ".mixtape-world.json", "tags", "splits", "playlists", "heldout"):
+    for rel in (
+        "tracks.csv",
+        "triplets.csv",
+        "world.json",
+        ".mixtape-world.json",
+        "tags",
+        "splits",
+        "playlists",
+        "heldout",
+    ):
         src = tiny_world.root / rel
         (shutil.copytree if src.is_dir() else shutil.copyfile)(src, out["world"] / rel)
     return out
@@ -513,23 +721,17 @@ def _touch_positives(path: Path) -> object:
 
 
 def _touch_export(path: Path) -> object:
-    from mixtape.models.export import load_exported
+    from mixtape.models.export import load_export_folder
 
-    encoder = load_exported(path)
+    encoder, _ = load_export_folder(path)
     with torch.no_grad():
         return encoder(torch.zeros(2, encoder.n_mels, 32))
 
 
-def _touch_eval_encoder(path: Path) -> object:
-    from mixtape.evaluation.encoders import load_eval_encoder
+def _touch_bundle(path: Path) -> object:
+    from mixtape.models.bundle import EncoderBundle
 
-    return load_eval_encoder(path)
-
-
-def _touch_training_load_encoder(path: Path) -> object:
-    from mixtape.training.export import load_encoder
-
-    return load_encoder(path)
+    return EncoderBundle.load(path)
 
 
 def _touch_embeddings(path: Path) -> object:
@@ -587,14 +789,21 @@ FOLDER_CASES: dict[str, FolderCase] = {
     "FeatureStore.open": FolderCase(("mixtape.audio.store.FeatureStore.open",), "store", _touch_store, examples=80),
     "Positives.load": FolderCase(("mixtape.pairs.positives.Positives.load",), "positives", _touch_positives),
     "Positives.load[mix]": FolderCase(("mixtape.pairs.positives.Positives.load",), "positives-mix", _touch_positives),
-    "load_exported": FolderCase(("mixtape.models.export.load_exported",), "export", _touch_export, examples=40),
-    "load_eval_encoder[export]": FolderCase(("mixtape.evaluation.encoders.load_eval_encoder",), "export", _touch_eval_encoder, examples=30),
-    "load_encoder[export]": FolderCase(("mixtape.training.export.load_encoder",), "export", _touch_training_load_encoder, examples=30),
+    "load_export_folder": FolderCase(
+        ("mixtape.models.export.load_export_folder",), "export", _touch_export, examples=40
+    ),
+    "EncoderBundle.load[export]": FolderCase(
+        ("mixtape.models.bundle.EncoderBundle.load",), "export", _touch_bundle, examples=30
+    ),
     "Embeddings.open": FolderCase(("mixtape.search.embeddings.Embeddings.open",), "embeddings", _touch_embeddings),
     "SimilarIndex.open": FolderCase(("mixtape.search.neighbours.SimilarIndex.open",), "index", _touch_index),
     "Tagger.load": FolderCase(("mixtape.search.tagger.Tagger.load",), "tagger", _touch_tagger),
     "read_mtg_jamendo": FolderCase(("mixtape.evaluation.datasets.read_mtg_jamendo",), "splits", _touch_mtg),
-    "load_tag_dataset[splits folder]": FolderCase(("mixtape.evaluation.datasets.load_tag_dataset", "mixtape.evaluation.datasets.read_tag_csv"), "tag-csv", _touch_tag_csv),
+    "load_tag_dataset[splits folder]": FolderCase(
+        ("mixtape.evaluation.datasets.load_tag_dataset", "mixtape.evaluation.datasets.read_tag_csv"),
+        "tag-csv",
+        _touch_tag_csv,
+    ),
     "World.load": FolderCase(("mixtape.world.build.World.load",), "world", _touch_world, examples=50),
 }
 
@@ -637,8 +846,21 @@ def test_valid_folder_is_read(name: str, folders: dict[str, Path]) -> None:
 
 #: Public functions named like readers that read no file themselves, with the reason.
 NOT_FILE_READERS: dict[str, str] = {
-    "mixtape.training.data.PairLoader.load_state_dict": "restores the data order from a dict Lightning already loaded (the checkpoint is fuzzed through read_checkpoint)",
-    "mixtape.search.query.load_query_encoder": "takes an opened SimilarIndex; the encoder file is read by load_eval_encoder (fuzzed)",
+    "mixtape.models.weights.read_safetensors": (
+        "the weights file of a folder whose header names it: fuzzed through load_export_folder and Tagger.load "
+        "(both go through it)"
+    ),
+    "mixtape.stagefolder.StageFolder.read_header": (
+        "every stage folder's header is read through it: fuzzed through FeatureStore.open, Positives.load, "
+        "load_export_folder, Embeddings.open, SimilarIndex.open and Tagger.load"
+    ),
+    "mixtape.training.data.PairLoader.load_state_dict": (
+        "restores the data order from a dict Lightning already loaded "
+        "(the checkpoint is fuzzed through read_checkpoint)"
+    ),
+    "mixtape.search.query.load_query_encoder": (
+        "takes an opened SimilarIndex; the encoder file is read by EncoderBundle.load (fuzzed)"
+    ),
 }
 
 _READER_NAME = re.compile(r"^(read_\w+|load(_\w+)?|open)$")
@@ -669,7 +891,10 @@ def test_every_reader_is_fuzzed_or_listed_with_a_reason() -> None:
     defined = _defined_readers()
     covered = set(_covered())
     missing = sorted(defined - covered - NOT_FILE_READERS.keys())
-    assert not missing, f"readers without a fuzz case: {missing}; add them to FILE_CASES/FOLDER_CASES (or to NOT_FILE_READERS with the reason)"
+    assert not missing, (
+        f"readers without a fuzz case: {missing}; add them to FILE_CASES/FOLDER_CASES (or to NOT_FILE_READERS "
+        "with the reason)"
+    )
     stale = sorted((covered | NOT_FILE_READERS.keys()) - defined - {"mixtape.search.embed._PartStore.load"})
     assert not stale, f"listed readers that no longer exist: {stale}"
 
@@ -724,12 +949,11 @@ def _npy_claiming(shape: tuple[int, ...], dtype: str = "<i8") -> bytes:
 def test_a_huge_count_in_a_header_is_refused_not_allocated(folders: dict[str, Path], tmp_path: Path) -> None:
     """Sizes read from a damaged header (an array shape, a layer width) never reach an allocation:
     each would ask for terabytes; each is refused with the reader's error naming the file."""
-    from mixtape.models.export import ExportError, load_exported
+    from mixtape.models.checkpoint import CheckpointMismatchError, read_checkpoint_encoder
+    from mixtape.models.export import ExportError, load_export_folder
     from mixtape.pairs import Positives
     from mixtape.search import Tagger
     from mixtape.search.tagger import TaggerError
-    from mixtape.training.export import load_checkpoint_encoder
-    from mixtape.training.run import CheckpointMismatchError
 
     tagger = _copy(folders["tagger"], tmp_path)
     _edit_json(tagger / "tagger.json", lambda m: m.update(dim=10**12))
@@ -738,24 +962,33 @@ def test_a_huge_count_in_a_header_is_refused_not_allocated(folders: dict[str, Pa
 
     export = _copy(folders["export"], tmp_path)
     _edit_json(export / "encoder.json", lambda m: m.update(backbone_kwargs={"channels": [4, 8, 8, 10**9]}))
-    with pytest.raises(ExportError, match=r"encoder.safetensors: weights do not fit backbone 'small' as encoder.json records it \(shapes"):
-        load_exported(export)
+    with pytest.raises(
+        ExportError,
+        match=r"encoder.safetensors: weights do not fit backbone 'small' as encoder.json records it \(shapes",
+    ):
+        load_export_folder(export)
 
     ckpt = torch.load(io.BytesIO(_checkpoint_bytes({})), weights_only=True)
     ckpt["hyper_parameters"]["model"]["backbone_options"] = {"channels": [8, 16, 32, 10**9]}
     torch.save(ckpt, tmp_path / "huge.ckpt")
-    with pytest.raises(CheckpointMismatchError, match=r"huge.ckpt: encoder weights do not fit backbone 'small' \(shapes backbone"):
-        load_checkpoint_encoder(tmp_path / "huge.ckpt")
+    with pytest.raises(
+        CheckpointMismatchError, match=r"huge.ckpt: encoder weights do not fit backbone 'small' \(shapes backbone"
+    ):
+        read_checkpoint_encoder(tmp_path / "huge.ckpt")
 
     positives = _copy(folders["positives"], tmp_path)
-    _edit_json(positives / "positives.json", lambda m: m.pop("files", None))  # as written before checksums were recorded
+    _edit_json(
+        positives / "positives.json", lambda m: m.pop("files", None)
+    )  # as written before checksums were recorded
     (positives / "anchors.npy").write_bytes(_npy_claiming((10**15,)))
     with pytest.raises(MixtapeError, match=r"anchors.npy: unreadable positives file"):
         Positives.load(positives)
 
 
 @pytest.mark.filterwarnings("ignore:Duplicate name")
-def test_a_damaged_snapshot_falls_back_to_the_journal(folders: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_damaged_snapshot_falls_back_to_the_journal(
+    folders: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """index.npz is a cache: one that cannot be read (here: a member claiming 10^15 rows) is ignored
     and the store opens from index.jsonl with the same tracks."""
     import zipfile
@@ -777,8 +1010,12 @@ def test_a_mixture_part_naming_its_own_folder_is_refused(folders: dict[str, Path
     for i, name in enumerate((".", "..", "../x", "/tmp")):
         mix = tmp_path / f"mix{i}"
         shutil.copytree(folders["positives-mix"], mix)
-        _edit_json(mix / "positives.json", lambda m, name=name: (m["parts"][0].update(folder=name), m.pop("files", None)))
-        with pytest.raises(MixtapeError, match=r"positives.json: damaged \(parts must be a list of objects naming a subfolder"):
+        _edit_json(
+            mix / "positives.json", lambda m, name=name: (m["parts"][0].update(folder=name), m.pop("files", None))
+        )
+        with pytest.raises(
+            MixtapeError, match=r"positives.json: damaged \(parts must be a list of objects naming a subfolder"
+        ):
             Positives.load(mix)
 
 
@@ -799,8 +1036,16 @@ def test_an_index_kind_that_does_not_fit_the_faiss_index_is_refused(folders: dic
     [
         ("tracks", 'track_id,path\nt1,a.wav\n"t2,b.wav\nt3,c.wav\n', "skipped"),
         ("jsonl", '{"playlist_id": "p", "tracks": ["t1", "t2"]}\n' + "[" * 100_000 + "\n", "report"),
-        ("tag csv", 'track_id,tags,split\nt1,rock,train\nt2,"' + "x" * 200_000 + '",test\n', "notes"),  # longer than the csv module allows
-        ("triplets", 'anchor,candidate_a,candidate_b,votes_a,votes_b\nt1,t2,t3,1,2\nt1,t2,t3,"' + "9" * 200_000 + '",1\n', "skipped"),
+        (
+            "tag csv",
+            'track_id,tags,split\nt1,rock,train\nt2,"' + "x" * 200_000 + '",test\n',
+            "notes",
+        ),  # longer than the csv module allows
+        (
+            "triplets",
+            'anchor,candidate_a,candidate_b,votes_a,votes_b\nt1,t2,t3,1,2\nt1,t2,t3,"' + "9" * 200_000 + '",1\n',
+            "skipped",
+        ),
     ],
 )
 def test_lenient_readers_list_the_rows_they_skip(reader: str, text: str, where: str, tmp_path: Path) -> None:
@@ -816,7 +1061,11 @@ def test_lenient_readers_list_the_rows_they_skip(reader: str, text: str, where: 
         assert [r.track_id for r in table.records] == ["t1", "t3"] and f"{path}:3" in table.skipped[0]
     elif reader == "jsonl":
         report = CatalogReport()
-        assert read_playlists_jsonl(path, report).ids == ["p"] and report.examples and f"{path}:2" in next(iter(report.examples.values()))[0]
+        assert (
+            read_playlists_jsonl(path, report).ids == ["p"]
+            and report.examples
+            and f"{path}:2" in next(iter(report.examples.values()))[0]
+        )
     elif reader == "tag csv":
         dataset = read_tag_csv(path)
         assert dataset.splits["train"].track_ids == ["t1"] and any("line 3" in n for n in dataset.notes)
@@ -856,7 +1105,9 @@ def _flac_declaring(total_samples: int, rate: int) -> bytes:
     buf = io.BytesIO()
     sf.write(buf, np.zeros(1600, np.float32), 16000, format="FLAC")
     data = bytearray(buf.getvalue())
-    info = int.from_bytes(data[18:26], "big")  # STREAMINFO bytes 10-17: rate (20 bits), channels, bits, total samples (36 bits)
+    info = int.from_bytes(
+        data[18:26], "big"
+    )  # STREAMINFO bytes 10-17: rate (20 bits), channels, bits, total samples (36 bits)
     data[18:26] = ((rate << 44) | (info & (0xFF << 36)) | total_samples).to_bytes(8, "big")
     return bytes(data)
 

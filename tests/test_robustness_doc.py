@@ -56,12 +56,20 @@ def test_every_cited_test_exists() -> None:
     for row in fault_rows(DOC.read_text(encoding="utf-8")):
         for path, name in cited_tests(row[4]):
             file = REPO / path
-            if not file.is_file() or not re.search(rf"^(async )?def {name}\(", file.read_text(encoding="utf-8"), re.MULTILINE):
+            if not file.is_file() or not re.search(
+                rf"^(async )?def {name}\(", file.read_text(encoding="utf-8"), re.MULTILINE
+            ):
                 missing.append(f"row {row[0]}: {path}::{name}")
     assert missing == []
 
 
 def test_the_parser_reads_cells_and_node_ids() -> None:
     row = "| 3 | configs | a `a|b` key | exit 2, `x` | `tests/x/test_a.py::test_one`, `tests/test_b.py::test_two` |"
-    assert _cells(row) == ["3", "configs", "a `a|b` key", "exit 2, `x`", "`tests/x/test_a.py::test_one`, `tests/test_b.py::test_two`"]
+    assert _cells(row) == [
+        "3",
+        "configs",
+        "a `a|b` key",
+        "exit 2, `x`",
+        "`tests/x/test_a.py::test_one`, `tests/test_b.py::test_two`",
+    ]
     assert cited_tests(_cells(row)[4]) == [("tests/x/test_a.py", "test_one"), ("tests/test_b.py", "test_two")]

@@ -35,9 +35,22 @@ def score(exp: Any, emb: np.ndarray, truth: Any) -> dict[str, float]:
 
     data = exp.eval_data()
     pool = data.pool
-    jitter = 1e-6 * np.random.default_rng(0).standard_normal(emb.shape)  # one-hot rows tie: break ties at random, not by row order
-    m = evaluate_similarity((emb + jitter)[pool.store_rows], artist=pool.artist, heldout=pool.heldout, triplets=data.triplets, k=10, mutual_proximity="none").metrics
-    out = {"triplet_acc": m["triplet_acc"], "ndcg@10": m["ndcg@10"], "ndcg@10_artist_filtered": m["ndcg@10_artist_filtered"]}
+    jitter = 1e-6 * np.random.default_rng(0).standard_normal(
+        emb.shape
+    )  # one-hot rows tie: break ties at random, not by row order
+    m = evaluate_similarity(
+        (emb + jitter)[pool.store_rows],
+        artist=pool.artist,
+        heldout=pool.heldout,
+        triplets=data.triplets,
+        k=10,
+        mutual_proximity="none",
+    ).metrics
+    out = {
+        "triplet_acc": m["triplet_acc"],
+        "ndcg@10": m["ndcg@10"],
+        "ndcg@10_artist_filtered": m["ndcg@10_artist_filtered"],
+    }
     out.update(latent_probe(emb, truth))
     return out
 
@@ -53,7 +66,9 @@ def supervised(exp: Any, reader: Any, truth: Any, steps: int, seed: int) -> Any:
     torch.manual_seed(seed)
     encoder = Encoder(backbone.name, 96, **backbone.options)
     head = torch.nn.Linear(encoder.embedding_dim, truth.genre.max() + 1 + truth.moods.shape[1])
-    opt = torch.optim.Adam([p for p in [*encoder.parameters(), *head.parameters()] if p.requires_grad], lr=cfg.pretrain.optim.lr)
+    opt = torch.optim.Adam(
+        [p for p in [*encoder.parameters(), *head.parameters()] if p.requires_grad], lr=cfg.pretrain.optim.lr
+    )
     train = np.flatnonzero(~truth.test)
     rng = np.random.default_rng(seed)
     batch = 2 * cfg.pretrain.data.batch_size  # as many patches per step as a contrastive step (anchor + positive)
@@ -64,7 +79,9 @@ def supervised(exp: Any, reader: Any, truth: Any, steps: int, seed: int) -> Any:
         x = torch.from_numpy(reader.random_patches(rows, rng))
         out = head(encoder(x))
         loss = torch.nn.functional.cross_entropy(out[:, :n_genres], torch.from_numpy(truth.genre[rows]))
-        loss = loss + torch.nn.functional.binary_cross_entropy_with_logits(out[:, n_genres:], torch.from_numpy(truth.moods[rows]).float())
+        loss = loss + torch.nn.functional.binary_cross_entropy_with_logits(
+            out[:, n_genres:], torch.from_numpy(truth.moods[rows]).float()
+        )
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -73,7 +90,9 @@ def supervised(exp: Any, reader: Any, truth: Any, steps: int, seed: int) -> Any:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("config", type=Path, help="experiment config on a generated world (its world, features and backbone are used)")
+    ap.add_argument(
+        "config", type=Path, help="experiment config on a generated world (its world, features and backbone are used)"
+    )
     ap.add_argument("--steps", type=int, default=600, help="steps of the supervised encoder")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = ap.parse_args()
@@ -107,7 +126,10 @@ def main() -> None:
         ("latent: genre one-hot", score(exp, genre, truth)),
         ("latent: moods", score(exp, moods, truth)),
         ("latent: genre + moods", score(exp, np.hstack([genre, moods]), truth)),
-        ("latent: genre + moods + instruments + tempo + energy", score(exp, np.hstack([genre, moods, 0.5 * inst, tempo, energy]), truth)),
+        (
+            "latent: genre + moods + instruments + tempo + energy",
+            score(exp, np.hstack([genre, moods, 0.5 * inst, tempo, energy]), truth),
+        ),
         ("latent: artist one-hot", score(exp, artist, truth)),
     ]
     rng = np.random.default_rng(0)
@@ -118,7 +140,10 @@ def main() -> None:
         start = int(rng.integers(0, max(1, len(frames) - cfg.pretrain.data.patch_frames + 1)))
         one = frames[start : start + cfg.pretrain.data.patch_frames]
         patch.append(np.concatenate([one.mean(axis=0), one.std(axis=0)]))
-    standardize = lambda x: (np.array(x) - np.mean(x, axis=0)) / (np.std(x, axis=0) + 1e-9)  # noqa: E731
+
+    def standardize(x: list[np.ndarray]) -> np.ndarray:
+        return (np.array(x) - np.mean(x, axis=0)) / (np.std(x, axis=0) + 1e-9)
+
     rows.append(("mel statistics, whole track (mean+std per band)", score(exp, standardize(whole), truth)))
     rows.append(("mel statistics, one 2-s patch", score(exp, standardize(patch), truth)))
     with cpu_threads(cfg.threads):

@@ -39,15 +39,26 @@ def main() -> None:
     t = cat.tracks
     index = {cat.track_id(i): i for i in range(len(t))}
     rng = np.random.default_rng(0)
-    header = "| positives | genre | moods (Jaccard) | instruments (Jaccard) | tempo | energy | weighted (annotators) | same artist | theme-sharing negatives per anchor | same-artist negatives per anchor |"
+    header = (
+        "| positives | genre | moods (Jaccard) | instruments (Jaccard) | tempo | energy | weighted (annotators) | "
+        "same artist | theme-sharing negatives per anchor | same-artist negatives per anchor |"
+    )
     print(header)
     print("|---|" + "---:|" * (header.count("|") - 2))
 
-    def row(name: str, a: np.ndarray, p: np.ndarray, fn_theme: float | None = None, fn_artist: float | None = None) -> None:
+    def row(
+        name: str, a: np.ndarray, p: np.ndarray, fn_theme: float | None = None, fn_artist: float | None = None
+    ) -> None:
         s = aspect_similarity(cat, a, p)
         m = s.mean(axis=0)
         extra = [f"{v:.2f}" if v is not None else "–" for v in (fn_theme, fn_artist)]
-        print(f"| {name} | " + " | ".join(f"{v:.3f}" for v in m) + f" | {float((s @ ASPECT_WEIGHTS).mean()):.3f} | {float((t.artist[a] == t.artist[p]).mean()):.2f} | " + " | ".join(extra) + " |")
+        print(
+            f"| {name} | "
+            + " | ".join(f"{v:.3f}" for v in m)
+            + f" | {float((s @ ASPECT_WEIGHTS).mean()):.3f} | {float((t.artist[a] == t.artist[p]).mean()):.2f} | "
+            + " | ".join(extra)
+            + " |"
+        )
 
     n = len(t)
     a, p = rng.integers(0, n, args.pairs), rng.integers(0, n, args.pairs)

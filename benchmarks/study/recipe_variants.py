@@ -28,8 +28,14 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "tau0.05": ("cosine / 0.05", ["pretrain.model.temperature=0.05"]),
     "tau0.2": ("cosine / 0.2", ["pretrain.model.temperature=0.2"]),
     "lr3e-3": ("learning rate 3e-3", ["pretrain.optim.lr=0.003"]),
-    "warmup-cosine": ("60 warm-up steps, then a cosine decay to 0", ["pretrain.optim.warmup_steps=60", "pretrain.optim.schedule=cosine"]),
-    "batch64": ("batch 64 for 300 steps (the same pairs seen; twice the negatives per anchor)", ["pretrain.data.batch_size=64", "pretrain.trainer.max_steps=300", "pretrain.trainer.checkpoint_every=150"]),
+    "warmup-cosine": (
+        "60 warm-up steps, then a cosine decay to 0",
+        ["pretrain.optim.warmup_steps=60", "pretrain.optim.schedule=cosine"],
+    ),
+    "batch64": (
+        "batch 64 for 300 steps (the same pairs seen; twice the negatives per anchor)",
+        ["pretrain.data.batch_size=64", "pretrain.trainer.max_steps=300", "pretrain.trainer.checkpoint_every=150"],
+    ),
     "symmetric": ("symmetric loss (rows and columns of the score matrix)", ["pretrain.model.symmetric=true"]),
     "patch64": ("1-s patches (64 frames)", ["pretrain.data.patch_frames=64"]),
     "full-width": ("the default small CNN (channels 16..256, 4x the compute)", ["backbones=[{name: small}]"]),
@@ -55,15 +61,19 @@ def main() -> None:
 
     names = args.only or list(VARIANTS)
     lines = [
-        "| variant | what changes | " + " | ".join(f"{s} triplet" for s in STRATEGIES) + " | " + " | ".join(f"{s} nDCG@10" for s in STRATEGIES)
-        + " | cooc-topk − artist triplet (paired) | genre acc. (cooc-topk / artist) | artist acc. (cooc-topk / artist) |",
+        "| variant | what changes | "
+        + " | ".join(f"{s} triplet" for s in STRATEGIES)
+        + " | "
+        + " | ".join(f"{s} nDCG@10" for s in STRATEGIES)
+        + " | cooc-topk − artist triplet (paired) | genre acc. (cooc-topk / artist) | artist acc. (cooc-topk / "
+        "artist) |",
         "|---|---|" + "---:|" * (2 * len(STRATEGIES) + 3),
     ]
     for name in names:
         what, overrides = VARIANTS[name]
         rows = read_results(run(name, overrides))
 
-        def values(strategy: str, task: str, metric: str) -> dict[int, float]:
+        def values(strategy: str, task: str, metric: str, rows: list = rows) -> dict[int, float]:
             return {r.seed: r.value for r in rows if (r.strategy, r.task, r.metric) == (strategy, task, metric)}
 
         def cell(strategy: str, task: str, metric: str) -> str:

@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mixtape.errors import MixtapeError
-from mixtape.io import atomic_write_text
+from mixtape.fileio import atomic_write_text, read_text_file
 
 T = TypeVar("T", bound="StrictConfig")
 
@@ -90,14 +90,9 @@ def _expanded_size(data: Any, limit: int) -> int:
 def load_config(cls: type[T], path: str | Path, overrides: dict[str, Any] | None = None) -> T:
     """Load a YAML file into ``cls``; ``overrides`` (dotted keys allowed) win over the file."""
     path = Path(path)
+    text = read_text_file(path, "config file", ConfigError, encoding="utf-8")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read the config file ({err.strerror or err})") from None
-    except UnicodeDecodeError as err:
-        raise ConfigError(f"{path}: not UTF-8 text ({err})") from None
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML{_yaml_where(err)}") from None
     except RecursionError:
@@ -105,14 +100,20 @@ def load_config(cls: type[T], path: str | Path, overrides: dict[str, Any] | None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     if _expanded_size(data, MAX_CONFIG_VALUES) > MAX_CONFIG_VALUES:
-        raise ConfigError(f"{path}: its YAML aliases expand to more than {MAX_CONFIG_VALUES:,} values; a mixtape config holds a few hundred (write the values out, or use fewer nested aliases)")
+        raise ConfigError(
+            f"{path}: its YAML aliases expand to more than {MAX_CONFIG_VALUES:,} values; a mixtape config "
+            "holds a few hundred (write the values out, or use fewer nested aliases)"
+        )
     for dotted, value in (overrides or {}).items():
         node = data
         *parents, leaf = dotted.split(".")
         for i, p in enumerate(parents):
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"override {dotted}={value!r}: '{'.'.join(parents[: i + 1])}' in {path} is a value, not a section with keys")
+                raise ConfigError(
+                    f"override {dotted}={value!r}: '{'.'.join(parents[: i + 1])}' in {path} is a value, not a "
+                    "section with keys"
+                )
         node[leaf] = value
     return config_from_dict(cls, data, str(path))
 

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from mixtape.errors import MixtapeError
-from mixtape.io import atomic_write_text, get_logger
+from mixtape.fileio import atomic_write_text, get_logger
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -82,7 +82,14 @@ class DemoReport:
             lines += [f"## {stage.name} ({stage.seconds:.1f} s)", "", "```", stage.summary.rstrip(), "```", ""]
         r = self.result
         if r is not None:
-            lines += ["## results", "", r.table, "", f"Long-format results: `{self._rel(r.results_csv)}`; the same table: `{self._rel(r.results_md)}`.", ""]
+            lines += [
+                "## results",
+                "",
+                r.table,
+                "",
+                f"Long-format results: `{self._rel(r.results_csv)}`; the same table: `{self._rel(r.results_md)}`.",
+                "",
+            ]
             if r.work.failed:
                 lines += ["Failed steps (left out of the table):", "", *[f"- {f}" for f in r.work.failed], ""]
             bars = [f for f in r.figures if not f.stem.startswith("tsne")]
@@ -90,7 +97,12 @@ class DemoReport:
             if bars:
                 lines += ["## bar charts", "", *[f"![{f.stem}]({self._rel(f)})" for f in bars], ""]
             if maps:
-                lines += ["## t-SNE maps of test embeddings (coloured by genre and by mood)", "", *[f"![{f.stem}]({self._rel(f)})" for f in maps], ""]
+                lines += [
+                    "## t-SNE maps of test embeddings (coloured by genre and by mood)",
+                    "",
+                    *[f"![{f.stem}]({self._rel(f)})" for f in maps],
+                    "",
+                ]
             if r.curves:
                 lines += ["## training curves (first seed)", ""]
                 lines += [f"**{name}**\n\n![{name}]({self._rel(path)})\n" for name, path in r.curves.items()]
@@ -107,7 +119,16 @@ class DemoReport:
         """What the command prints: the table and verdict, time per stage, where the report is."""
         table = self.result.table if self.result is not None else ""
         serve = SERVE_COMMAND.format(index=self.out / "search" / "index")
-        return "\n".join([table, "", *self.times(), "", f"report: {self.out / REPORT_FILE}", f"listen to similar tracks: {serve}  (then open http://127.0.0.1:8000/)"])
+        return "\n".join(
+            [
+                table,
+                "",
+                *self.times(),
+                "",
+                f"report: {self.out / REPORT_FILE}",
+                f"listen to similar tracks: {serve}  (then open http://127.0.0.1:8000/)",
+            ]
+        )
 
 
 def _pairs_summary(out: Path, pairs: dict[tuple[str, int], Path]) -> str:
@@ -120,7 +141,10 @@ def _pairs_summary(out: Path, pairs: dict[tuple[str, int], Path]) -> str:
         share = stats.get("same_artist_share")
         artist = f", {100 * share:.0f}% of positives by the anchor's artist" if share is not None else ""
         which = f"{label} (seed {seed})" if seed >= 0 else label
-        lines.append(f"{which}: {stats['anchors']} anchors ({100 * stats['anchor_share_of_trainable']:.0f}% of trainable tracks){artist}")
+        lines.append(
+            f"{which}: {stats['anchors']} anchors ({100 * stats['anchor_share_of_trainable']:.0f}% of "
+            f"trainable tracks){artist}"
+        )
     return "\n".join(lines) or "no positives built"
 
 
@@ -134,11 +158,16 @@ def _pretrain_summary(checkpoints: dict[tuple[str, str, int], Path]) -> str:
             continue
         loss = "n/a" if r.get("loss") is None else f"{r['loss']:.3f}"
         acc = "n/a" if r.get("accuracy") is None else f"{r['accuracy']:.2f}"
-        lines.append(f"{label} · {backbone} · seed {seed}: {r['steps']} steps, last loss {loss}, in-batch accuracy {acc} ({r['seconds']:.0f} s)")
+        lines.append(
+            f"{label} · {backbone} · seed {seed}: {r['steps']} steps, last loss {loss}, in-batch accuracy "
+            f"{acc} ({r['seconds']:.0f} s)"
+        )
     return "\n".join(lines) or "no run finished"
 
 
-def _best_checkpoint(checkpoints: dict[tuple[str, str, int], Path], results_csv: Path) -> tuple[tuple[str, str, int], Path]:
+def _best_checkpoint(
+    checkpoints: dict[tuple[str, str, int], Path], results_csv: Path
+) -> tuple[tuple[str, str, int], Path]:
     """The run whose encoder retrieves held-out playlists best (mean nDCG@10 over seeds; its lowest seed)."""
     from mixtape.experiment import read_results
 
@@ -187,8 +216,16 @@ def run_demo(
     out = Path(out)
     path = Path(config) if config is not None else DEFAULT_CONFIG
     if not path.is_file():
-        raise MixtapeError(f"demo config not found: {path} (give one with --config; the repository's configs/demo.yaml is the default)")
-    placed = {"data.world.path": str(out / "world"), "data.world.size": size, "data.world.seed": seed, "data.features": str(out / "features"), "out": str(out)}
+        raise MixtapeError(
+            f"demo config not found: {path} (give one with --config; the repository's configs/demo.yaml is the default)"
+        )
+    placed = {
+        "data.world.path": str(out / "world"),
+        "data.world.size": size,
+        "data.world.seed": seed,
+        "data.features": str(out / "features"),
+        "out": str(out),
+    }
     if workers is not None:
         placed["data.workers"] = workers
     cfg = load_experiment_config(path, {**(overrides or {}), **placed})
@@ -203,11 +240,19 @@ def run_demo(
     def evaluated(_: None) -> str:
         done = [w for w in exp.work.ran if w.startswith("evaluate")]
         kept = [w for w in exp.work.skipped if w.startswith("evaluate")]
-        return f"{len(done)} evaluation(s) run, {len(kept)} up to date (baseline: {cfg.tasks.baseline}; tasks: {', '.join(t for t, _, _ in exp.task_list())})"
+        return (
+            f"{len(done)} evaluation(s) run, {len(kept)} up to date (baseline: {cfg.tasks.baseline}; tasks: "
+            f"{', '.join(t for t, _, _ in exp.task_list())})"
+        )
 
     report.run("evaluation", exp.evaluate, evaluated)
-    report.result = report.run("report", exp.report, lambda r: f"{len(r.figures)} figure(s); table in {r.results_md}")
-    report.run("search", lambda: _search_index(out, checkpoints, report.result.results_csv, Path(exp.world().tracks)), lambda s: s)
+    result = report.run("report", exp.report, lambda r: f"{len(r.figures)} figure(s); table in {r.results_md}")
+    report.result = result
+    report.run(
+        "search",
+        lambda: _search_index(out, checkpoints, result.results_csv, Path(exp.world().tracks)),
+        lambda s: s,
+    )
     atomic_write_text(out / REPORT_FILE, report.render())
     log.info("demo finished in %.1f s; report %s", report.total_seconds, out / REPORT_FILE)
     return report

@@ -29,21 +29,26 @@ from __future__ import annotations
 import json
 import os
 import shlex
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from mixtape.errors import MixtapeError
-from mixtape.io import file_checksum, get_logger
+from mixtape.fileio import file_checksum, get_logger
 from mixtape.pairs.params import command_flags
+from mixtape.stagefolder import STAGE_FOLDERS
+from mixtape.text import and_more
 
 log = get_logger(__name__)
 
 Level = Literal["PROBLEM", "WARNING"]
 #: Shown for up to this many examples (track ids, files) in one finding.
 EXAMPLES = 5
-_RE_EXTRACT = "delete {store} and extract it again: `mixtape features --tracks TRACKS_TABLE --out {store}` (the frames cannot be repaired in place)"
+_RE_EXTRACT = (
+    "delete {store} and extract it again: `mixtape features --tracks TRACKS_TABLE --out {store}` (the frames "
+    "cannot be repaired in place)"
+)
 
 
 @dataclass(frozen=True)
@@ -131,8 +136,11 @@ class DoctorReport:
                 lines.append(f.render())
                 again = grouped[f]
                 if again:
-                    names = ", ".join(str(p) for p in again[:EXAMPLES]) + (f" and {len(again) - EXAMPLES} more" if len(again) > EXAMPLES else "")
-                    lines.append(f"  (found again by {len(again)} more folder{'s' if len(again) != 1 else ''}, the same fix applies there: {names})")
+                    names = and_more(again, EXAMPLES)
+                    lines.append(
+                        f"  (found again by {len(again)} more folder{'s' if len(again) != 1 else ''}, the "
+                        f"same fix applies there: {names})"
+                    )
         lines += [f"WARNING {p}: {nothing_found(p)}" for p in self.empty]
         kinds: dict[str, int] = {}
         for check in self.folders:
@@ -140,20 +148,30 @@ class DoctorReport:
         named = ", ".join(kind if n == 1 else f"{n} {_PLURALS.get(kind, kind)}" for kind, n in kinds.items())
         n = len(self.folders)
         lines.append(
-            f"doctor: {n} folder{'s' if n != 1 else ''} checked ({named}): "
-            f"{self.problems} problem{'s' if self.problems != 1 else ''}, {self.warnings} warning{'s' if self.warnings != 1 else ''}"
+            f"doctor: {n} folder{'s' if n != 1 else ''} checked ({named}): {self.problems} "
+            f"problem{'s' if self.problems != 1 else ''}, {self.warnings} warning{'s' if self.warnings != 1 else ''}"
         )
         return "\n".join(lines)
 
 
-_PLURALS = {"feature store": "feature stores", "pretrain run": "pretrain runs", "export": "exports", "search index": "search indexes", "tagger": "taggers", "experiment": "experiments"}
+_PLURALS = {
+    "feature store": "feature stores",
+    "pretrain run": "pretrain runs",
+    "export": "exports",
+    "search index": "search indexes",
+    "tagger": "taggers",
+    "experiment": "experiments",
+}
 
 
 def _relative_hint(path: Path) -> str:
     """Why a relative path recorded by a run may not be found: it is read from the current folder."""
     if path.is_absolute():
         return ""
-    return f" (a relative path, read from the current folder {Path.cwd()}: run doctor from the folder the run was made in, or give the run absolute paths)"
+    return (
+        f" (a relative path, read from the current folder {Path.cwd()}: run doctor from the folder the run was "
+        "made in, or give the run absolute paths)"
+    )
 
 
 def _split_path(message: str, folder: Path) -> tuple[Path, str]:
@@ -166,13 +184,14 @@ def _split_path(message: str, folder: Path) -> tuple[Path, str]:
     return folder, message
 
 
-def _examples(items: Sequence[str], n: int = EXAMPLES) -> str:
-    shown = ", ".join(items[:n])
-    return shown + (f" and {len(items) - n} more" if len(items) > n else "")
-
-
 def _q(path: str | Path) -> str:
     return shlex.quote(str(path))
+
+
+def _dict_at(data: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """``data[key]`` when it is a mapping (a damaged metadata file may hold anything there), else ``{}``."""
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -194,7 +213,11 @@ def check_store(path: Path, quick: bool = False) -> FolderCheck:
     check = FolderCheck(path, "feature store")
     fix = _RE_EXTRACT.format(store=_q(path))
     if writer_active(path):
-        check.warning(path, "a `mixtape features` process is writing this store right now; what doctor sees may change", "wait for it to finish, then run doctor again")
+        check.warning(
+            path,
+            "a `mixtape features` process is writing this store right now; what doctor sees may change",
+            "wait for it to finish, then run doctor again",
+        )
     try:
         store = FeatureStore.open(path)
     except StoreError as err:
@@ -206,14 +229,15 @@ def check_store(path: Path, quick: bool = False) -> FolderCheck:
             ids = [store.track_ids[i] for i in damaged]
             check.problem(
                 path / FRAMES_FILE,
-                f"the frames of {len(damaged)} track(s) no longer match the checksums recorded when they were written ({_examples(ids)}): "
-                "the file was modified after extraction or the disk damaged it",
+                f"the frames of {len(damaged)} track(s) no longer match the checksums recorded when they were written "
+                f"({and_more(ids, EXAMPLES)}): the file was modified after extraction or the disk damaged it",
                 fix,
             )
         if unchecked:
             check.warning(
                 path / FRAMES_FILE,
-                f"{unchecked} track(s) were stored by an older mixtape without frame checksums; their frames cannot be verified",
+                f"{unchecked} track(s) were stored by an older mixtape without frame checksums; their frames "
+                "cannot be verified",
                 f"rewrite the store with checksums: `mixtape features --merge {_q(path)} --out NEW_STORE`",
             )
     changes = source_changes(store)
@@ -223,13 +247,14 @@ def check_store(path: Path, quick: bool = False) -> FolderCheck:
         check.problem(
             path,
             f"the source audio of {len(changed)} track(s) changed since its features were extracted: "
-            + _examples([f"{c.path} (track {c.track_id}: {c.what})" for c in changed]),
-            f"re-run `mixtape features --tracks TRACKS_TABLE --out {_q(path)}`: it recomputes exactly the tracks whose audio changed",
+            + and_more([f"{c.path} (track {c.track_id}: {c.what})" for c in changed], EXAMPLES),
+            f"re-run `mixtape features --tracks TRACKS_TABLE --out {_q(path)}`: it recomputes exactly the "
+            "tracks whose audio changed",
         )
     if missing:
         check.warning(
             path,
-            f"the source audio of {len(missing)} track(s) is gone ({_examples([c.path for c in missing])}); "
+            f"the source audio of {len(missing)} track(s) is gone ({and_more([c.path for c in missing], EXAMPLES)}); "
             "their features are still usable but could not be extracted again",
             "restore the files if the store will ever be re-extracted",
         )
@@ -237,15 +262,16 @@ def check_store(path: Path, quick: bool = False) -> FolderCheck:
         check.warning(
             path / FAILURES_FILE,
             f"{len(store.failures)} track(s) failed extraction and are not in the store, e.g. "
-            + _examples([f"{tid}: {reason}" for tid, _, reason in store.failures], 3),
-            f"fix or replace those audio files and re-run `mixtape features --tracks TRACKS_TABLE --out {_q(path)}` (failed tracks are retried)",
+            + and_more([f"{tid}: {reason}" for tid, _, reason in store.failures], 3),
+            "fix or replace those audio files and re-run `mixtape features --tracks TRACKS_TABLE --out "
+            f"{_q(path)}` (failed tracks are retried)",
         )
     frames_tail, journal_tail = uncommitted_bytes(store)
     if frames_tail or journal_tail:
         check.warning(
             path,
-            f"an interrupted `mixtape features` left {frames_tail} byte(s) of uncommitted frames and {journal_tail} byte(s) of a partial index line; "
-            "readers ignore them",
+            f"an interrupted `mixtape features` left {frames_tail} byte(s) of uncommitted frames and {journal_tail} "
+            "byte(s) of a partial index line; readers ignore them",
             f"re-run the same `mixtape features ... --out {_q(path)}` command: it cuts them and resumes",
         )
     return check
@@ -254,10 +280,9 @@ def check_store(path: Path, quick: bool = False) -> FolderCheck:
 # --- positives -------------------------------------------------------------------------------------
 
 
-
 def pairs_command(folder: Path, meta: dict[str, Any]) -> str:
     """The `mixtape pairs` command that rebuilds ``folder`` from the inputs and parameters its metadata records."""
-    inputs = meta.get("inputs") if isinstance(meta.get("inputs"), dict) else {}
+    inputs = _dict_at(meta, "inputs")
     words = ["mixtape", "pairs"]
 
     def files(role: str) -> list[str]:
@@ -266,17 +291,23 @@ def pairs_command(folder: Path, meta: dict[str, Any]) -> str:
         parents = {str(Path(p).parent) for p in paths}
         return sorted(parents) if len(paths) > 3 and len(parents) == 1 else paths
 
-    for role, flag in (("tracks", "--tracks"), ("playlists", "--playlists"), ("heldout", "--heldout"), ("holdout_tracks", "--holdout-tracks"), ("mapping", "--mapping")):
+    for role, flag in (
+        ("tracks", "--tracks"),
+        ("playlists", "--playlists"),
+        ("heldout", "--heldout"),
+        ("holdout_tracks", "--holdout-tracks"),
+        ("mapping", "--mapping"),
+    ):
         given = files(role)
         if given:
             words += [flag, *map(_q, given)]
-    options = meta.get("options") if isinstance(meta.get("options"), dict) else {}
+    options = _dict_at(meta, "options")
     if options.get("audio_root"):
         words += ["--audio-root", _q(options["audio_root"])]
     if options.get("match") not in (None, "auto"):
         words += ["--match", str(options["match"])]
     words += ["--strategy", str(meta.get("strategy", "STRATEGY"))]
-    params = meta.get("params") if isinstance(meta.get("params"), dict) else {}
+    params = _dict_at(meta, "params")
     words += [_q(w) if not w.startswith("--") else w for w in command_flags(params)]
     words += ["--out", _q(folder)]
     return " ".join(words)
@@ -297,8 +328,12 @@ def check_positives(path: Path) -> FolderCheck:
     for file, what in changed:
         check.problem(file, what, f"rebuild the positives: {rebuild}")
     if "files" not in meta:
-        check.warning(path, "written by an older mixtape that recorded no checksums of its arrays; they cannot be verified", f"rebuild them to record checksums: {rebuild} --force")
-    inputs = meta.get("inputs") if isinstance(meta.get("inputs"), dict) else {}
+        check.warning(
+            path,
+            "written by an older mixtape that recorded no checksums of its arrays; they cannot be verified",
+            f"rebuild them to record checksums: {rebuild} --force",
+        )
+    inputs = _dict_at(meta, "inputs")
     for role, entries in inputs.items():
         for entry in entries if isinstance(entries, list) else []:
             if not isinstance(entry, dict) or "path" not in entry:
@@ -307,13 +342,24 @@ def check_positives(path: Path) -> FolderCheck:
             try:
                 same = file_checksum(file) == entry.get("checksum")
             except FileNotFoundError:
-                check.warning(file, f"the {role} file the pairs in {path} were computed from is gone; whether the catalogue changed cannot be checked")
+                check.warning(
+                    file,
+                    f"the {role} file the pairs in {path} were computed from is gone; whether the catalogue "
+                    "changed cannot be checked",
+                )
                 continue
             except OSError as err:
-                check.warning(file, f"the {role} file the pairs in {path} were computed from is unreadable ({err.strerror or err})")
+                check.warning(
+                    file,
+                    f"the {role} file the pairs in {path} were computed from is unreadable ({err.strerror or err})",
+                )
                 continue
             if not same:
-                check.problem(file, f"the catalogue changed since the pairs in {path} were computed (this {role} file was edited)", f"re-run {rebuild}")
+                check.problem(
+                    file,
+                    f"the catalogue changed since the pairs in {path} were computed (this {role} file was edited)",
+                    f"re-run {rebuild}",
+                )
     if not changed:
         try:
             Positives.load(path)
@@ -328,8 +374,9 @@ def check_positives(path: Path) -> FolderCheck:
 def check_pretrain_run(path: Path) -> FolderCheck:
     """Checkpoints vs config.yaml, the store's mel settings vs the model, recorded data vs the folders now."""
     from mixtape.config import ConfigError
+    from mixtape.models.checkpoint import read_checkpoint
     from mixtape.training.config import load_pretrain_config
-    from mixtape.training.run import CHECKPOINT_DIR, LAST, read_checkpoint
+    from mixtape.training.run import CHECKPOINT_DIR, LAST
 
     check = FolderCheck(path, "pretrain run")
     config_file = path / "config.yaml"
@@ -337,16 +384,27 @@ def check_pretrain_run(path: Path) -> FolderCheck:
         config = load_pretrain_config(config_file)
     except ConfigError as err:
         config = None
-        check.error(err, "restore config.yaml as `mixtape pretrain` wrote it (each checkpoint's model section says what it held)")
+        check.error(
+            err,
+            "restore config.yaml as `mixtape pretrain` wrote it (each checkpoint's model section says what it held)",
+        )
     ckpts = sorted((path / CHECKPOINT_DIR).glob("*.ckpt"))
     loaded: dict[Path, dict[str, Any]] = {}
     for ckpt in ckpts:
         try:
             loaded[ckpt] = read_checkpoint(ckpt)
         except MixtapeError as err:
-            check.error(err, f"delete {_q(ckpt)}; `mixtape pretrain --config {_q(config_file)} --out {_q(path)} --resume` continues from the newest good checkpoint")
+            check.error(
+                err,
+                f"delete {_q(ckpt)}; `mixtape pretrain --config {_q(config_file)} --out {_q(path)} --resume` "
+                "continues from the newest good checkpoint",
+            )
     if not ckpts:
-        check.warning(path / CHECKPOINT_DIR, "holds no checkpoint yet", f"start or resume the run: `mixtape pretrain --config {_q(config_file)} --out {_q(path)} --resume`")
+        check.warning(
+            path / CHECKPOINT_DIR,
+            "holds no checkpoint yet",
+            f"start or resume the run: `mixtape pretrain --config {_q(config_file)} --out {_q(path)} --resume`",
+        )
     _check_weights(check, loaded)
     result = _read_json(path / "result.json")
     if config is not None:
@@ -354,44 +412,63 @@ def check_pretrain_run(path: Path) -> FolderCheck:
         store = _check_run_store(check, loaded, config, result, config_file)
         _check_run_positives(check, config, result, store, config_file)
         if result is None and ckpts:
-            check.warning(path, "the run has not finished (no result.json)", f"resume it: `mixtape pretrain --config {_q(config_file)} --out {_q(path)} --resume`")
+            check.warning(
+                path,
+                "the run has not finished (no result.json)",
+                f"resume it: `mixtape pretrain --config {_q(config_file)} --out {_q(path)} --resume`",
+            )
     last = path / CHECKPOINT_DIR / LAST
     recorded = (result or {}).get("checkpoint_checksum")
     if recorded and last.is_file() and file_checksum(last) != recorded:
         check.problem(
             last,
             "changed since the run finished: it is not the checkpoint result.json records (replaced or overwritten?)",
-            f"put the run's own last.ckpt back, or train again: `mixtape pretrain --config {_q(config_file)} --out NEW_RUN`",
+            f"put the run's own last.ckpt back, or train again: `mixtape pretrain --config {_q(config_file)} "
+            "--out NEW_RUN`",
         )
     return check
 
 
 def _check_weights(check: FolderCheck, loaded: dict[Path, dict[str, Any]]) -> None:
     """Each readable checkpoint's encoder weights fit the backbone its hyper-parameters name."""
-    from mixtape.training.export import load_checkpoint_encoder
+    from mixtape.models.checkpoint import read_checkpoint_encoder
 
     for ckpt in list(loaded):
         try:
-            load_checkpoint_encoder(ckpt)
+            read_checkpoint_encoder(ckpt)
         except MixtapeError as err:
-            check.error(err, "the file does not hold what its hyper-parameters say: delete it and resume from another checkpoint, or train again")
+            check.error(
+                err,
+                "the file does not hold what its hyper-parameters say: delete it and resume from another "
+                "checkpoint, or train again",
+            )
             del loaded[ckpt]
 
 
 def _model_differences(ckpt: dict[str, Any], config: Any) -> list[str]:
-    from mixtape.training.run import CheckpointMismatchError, check_resume
+    from mixtape.models.checkpoint import CheckpointMismatchError
+    from mixtape.training.run import check_resume
 
     try:
         check_resume(ckpt, Path("checkpoint"), config)
     except CheckpointMismatchError:
         saved = ckpt["hyper_parameters"]["model"]
         current = config.model.model_dump(mode="json")
-        return [f"model.{k}: checkpoint {saved.get(k)!r}, config.yaml {v!r}" for k, v in current.items() if saved.get(k) != v]
+        return [
+            f"model.{k}: checkpoint {saved.get(k)!r}, config.yaml {v!r}"
+            for k, v in current.items()
+            if saved.get(k) != v
+        ]
     return []
 
 
-def _check_models_vs_config(check: FolderCheck, loaded: dict[Path, dict[str, Any]], config: Any, config_file: Path) -> None:
-    """Checkpoints whose model differs from config.yaml's: all of them (config.yaml was edited) or some (foreign checkpoints)."""
+def _check_models_vs_config(
+    check: FolderCheck, loaded: dict[Path, dict[str, Any]], config: Any, config_file: Path
+) -> None:
+    """Checkpoints whose model differs from config.yaml's.
+
+    All of them (config.yaml was edited) or some (foreign checkpoints).
+    """
     diffs = {ckpt: _model_differences(c, config) for ckpt, c in loaded.items()}
     wrong = {ckpt: d for ckpt, d in diffs.items() if d}
     if not wrong:
@@ -400,22 +477,31 @@ def _check_models_vs_config(check: FolderCheck, loaded: dict[Path, dict[str, Any
         first = next(iter(wrong.values()))
         check.problem(
             config_file,
-            f"its model section differs from the model the checkpoints hold ({'; '.join(first)}): it was edited after training",
-            f"set the model section back to what the checkpoints hold, or train the new model in a new folder: `mixtape pretrain --config {_q(config_file)} --out NEW_RUN`",
+            f"its model section differs from the model the checkpoints hold ({'; '.join(first)}): it was "
+            "edited after training",
+            "set the model section back to what the checkpoints hold, or train the new model in a new "
+            f"folder: `mixtape pretrain --config {_q(config_file)} --out NEW_RUN`",
         )
         return
     for ckpt, d in wrong.items():
         check.problem(
             ckpt,
-            f"holds another model than config.yaml and the run's other checkpoints ({'; '.join(d)}): it does not belong to this run",
+            f"holds another model than config.yaml and the run's other checkpoints ({'; '.join(d)}): it does "
+            "not belong to this run",
             "remove it (or move it back to the run folder it came from)",
         )
 
 
-def _check_run_store(check: FolderCheck, loaded: dict[Path, dict[str, Any]], config: Any, result: dict[str, Any] | None, config_file: Path) -> Any:
+def _check_run_store(
+    check: FolderCheck,
+    loaded: dict[Path, dict[str, Any]],
+    config: Any,
+    result: dict[str, Any] | None,
+    config_file: Path,
+) -> Any:
     """The store the run reads: it opens, has the model's log-mel settings, and is the one the run trained on."""
     from mixtape.audio.store import FeatureStore, store_fingerprint
-    from mixtape.evaluation.encoders import MelMismatchError, mel_differences
+    from mixtape.models.bundle import MelMismatchError, mel_differences
 
     store_path = Path(config.data.store)
     try:
@@ -440,22 +526,27 @@ def _check_run_store(check: FolderCheck, loaded: dict[Path, dict[str, Any]], con
         if diff:
             check.problem(
                 store_path,
-                f"its log-mel settings differ from those the model in {ckpt} was trained on ({'; '.join(diff).replace('encoder', 'model')})",
-                f"set data.store in {_q(config_file)} to a store extracted with the model's settings (or re-extract this one with them)",
+                f"its log-mel settings differ from those the model in {ckpt} was trained on "
+                f"({'; '.join(diff).replace('encoder', 'model')})",
+                f"set data.store in {_q(config_file)} to a store extracted with the model's settings (or "
+                "re-extract this one with them)",
             )
             break
     recorded = ((result or {}).get("data") or {}).get("store") or {}
     if recorded.get("fingerprint") and recorded["fingerprint"] != store_fingerprint(store):
         check.problem(
             store_path,
-            "changed since the run trained on it (its tracks, source audio or settings differ from those result.json records): "
-            "resuming or retraining would use other data",
-            f"restore the store the run trained on, or train again on this one: `mixtape pretrain --config {_q(config_file)} --out NEW_RUN`",
+            "changed since the run trained on it (its tracks, source audio or settings differ from those result.json "
+            "records): resuming or retraining would use other data",
+            "restore the store the run trained on, or train again on this one: `mixtape pretrain --config "
+            f"{_q(config_file)} --out NEW_RUN`",
         )
     return store
 
 
-def _check_run_positives(check: FolderCheck, config: Any, result: dict[str, Any] | None, store: Any, config_file: Path) -> None:
+def _check_run_positives(
+    check: FolderCheck, config: Any, result: dict[str, Any] | None, store: Any, config_file: Path
+) -> None:
     """The positives the run reads: unchanged since it trained, and every track they pair is in its store."""
     from mixtape.pairs.positives import META_FILE, Positives
     from mixtape.training.data import map_track_ids, tracks_in_use
@@ -465,13 +556,19 @@ def _check_run_positives(check: FolderCheck, config: Any, result: dict[str, Any]
     try:
         now = file_checksum(folder / META_FILE)
     except OSError:
-        check.problem(folder, f"the positives this run trains on are gone{_relative_hint(folder)}", f"restore them, or set data.positives in {_q(config_file)} to the folder the run was trained on")
+        check.problem(
+            folder,
+            f"the positives this run trains on are gone{_relative_hint(folder)}",
+            f"restore them, or set data.positives in {_q(config_file)} to the folder the run was trained on",
+        )
         return
     if recorded.get("metadata_checksum") and recorded["metadata_checksum"] != now:
         check.problem(
             folder,
-            "changed since the run trained on them (re-built by `mixtape pairs` on other inputs or parameters): resuming or retraining would use other pairs",
-            f"restore the positives the run trained on, or train again on these: `mixtape pretrain --config {_q(config_file)} --out NEW_RUN`",
+            "changed since the run trained on them (re-built by `mixtape pairs` on other inputs or "
+            "parameters): resuming or retraining would use other pairs",
+            "restore the positives the run trained on, or train again on these: `mixtape pretrain --config "
+            f"{_q(config_file)} --out NEW_RUN`",
         )
     if store is None:
         return
@@ -488,9 +585,10 @@ def _check_run_positives(check: FolderCheck, config: Any, result: dict[str, Any]
         tables = [str(e.get("path")) for e in (meta.get("inputs") or {}).get("tracks", []) if isinstance(e, dict)]
         check.problem(
             folder,
-            f"{missing.size} of the {used.size} tracks these positives pair are not in the feature store {store.path}, e.g. "
-            + _examples([str(catalog_ids[i]) for i in missing]),
-            f"extract features for the tracks table the pairs were built from: `mixtape features --tracks {_q(tables[0]) if tables else 'TRACKS_TABLE'} --out {_q(store.path)}`",
+            f"{missing.size} of the {used.size} tracks these positives pair are not in the feature store "
+            f"{store.path}, e.g. " + and_more([str(catalog_ids[i]) for i in missing], EXAMPLES),
+            "extract features for the tracks table the pairs were built from: `mixtape features --tracks "
+            f"{_q(tables[0]) if tables else 'TRACKS_TABLE'} --out {_q(store.path)}`",
         )
 
 
@@ -499,7 +597,7 @@ def _check_run_positives(check: FolderCheck, config: Any, result: dict[str, Any]
 
 def check_export(path: Path) -> FolderCheck:
     """An encoder export vs its weights (and ONNX file), and vs the checkpoint it came from."""
-    from mixtape.models.export import load_exported, read_export_config
+    from mixtape.models.export import load_export_folder, read_export_config
 
     check = FolderCheck(path, "export")
     try:
@@ -508,9 +606,12 @@ def check_export(path: Path) -> FolderCheck:
         check.error(err, f"export again: `mixtape export --checkpoint CHECKPOINT --out {_q(path)}`")
         return check
     ckpt = info.get("checkpoint")
-    again = f"export again: `mixtape export --checkpoint {_q(ckpt) if ckpt else 'CHECKPOINT'} --out {_q(path)}{' --onnx' if info.get('onnx') else ''}`"
+    again = (
+        f"export again: `mixtape export --checkpoint {_q(ckpt) if ckpt else 'CHECKPOINT'} --out "
+        f"{_q(path)}{' --onnx' if info.get('onnx') else ''}`"
+    )
     try:
-        load_exported(path)
+        load_export_folder(path)
     except MixtapeError as err:
         check.error(err, again)
     if info.get("onnx"):
@@ -522,14 +623,19 @@ def check_export(path: Path) -> FolderCheck:
             check.problem(onnx, "missing (encoder.json says the export has an ONNX file)", again)
     recorded = info.get("checkpoint_checksum")
     if ckpt and recorded and Path(ckpt).is_file() and file_checksum(ckpt) != recorded:
-        check.warning(path, f"the checkpoint it was exported from ({ckpt}) changed since (training went on?): the export holds older weights", again)
+        check.warning(
+            path,
+            f"the checkpoint it was exported from ({ckpt}) changed since (training went on?): the export "
+            "holds older weights",
+            again,
+        )
     return check
 
 
 def check_embeddings(path: Path, quick: bool = False) -> FolderCheck:
     """Embeddings vs their files, the feature store and the encoder they were computed with."""
     from mixtape.audio.store import FeatureStore, store_fingerprint
-    from mixtape.search.embeddings import VECTORS_FILE, Embeddings, changed_vectors, encoder_fingerprint, read_meta
+    from mixtape.search.embeddings import VECTORS_FILE, Embeddings, changed_vectors, read_meta
 
     check = FolderCheck(path, "embeddings")
     try:
@@ -537,39 +643,63 @@ def check_embeddings(path: Path, quick: bool = False) -> FolderCheck:
     except MixtapeError as err:
         check.error(err, f"re-run `mixtape embed ... --out {_q(path)}`")
         return check
-    encoder = meta.get("encoder") if isinstance(meta.get("encoder"), dict) else {}
-    store_info = meta.get("store") if isinstance(meta.get("store"), dict) else {}
+    encoder = _dict_at(meta, "encoder")
+    store_info = _dict_at(meta, "store")
     source = encoder.get("source")
-    again = f"re-run `mixtape embed --checkpoint {_q(source) if source else 'CHECKPOINT'} --features {_q(store_info['path']) if store_info.get('path') else 'STORE'} --out {_q(path)}`"
+    again = (
+        f"re-run `mixtape embed --checkpoint {_q(source) if source else 'CHECKPOINT'} --features "
+        f"{_q(store_info['path']) if store_info.get('path') else 'STORE'} --out {_q(path)}`"
+    )
     try:
         emb = Embeddings.open(path)
     except MixtapeError as err:
         check.error(err, again)
         return check
     if not quick and changed_vectors(emb):
-        check.problem(path / VECTORS_FILE, "changed since the embeddings were written (its vectors' checksum differs from embeddings.json)", f"{again} --force")
+        check.problem(
+            path / VECTORS_FILE,
+            "changed since the embeddings were written (its vectors' checksum differs from embeddings.json)",
+            f"{again} --force",
+        )
     if store_info.get("path") and store_info.get("fingerprint"):
         store_path = Path(store_info["path"])
         try:
             store = FeatureStore.open(store_path)
         except MixtapeError:
-            check.warning(path, f"the feature store these embeddings were computed from ({store_path}) cannot be opened: whether it changed cannot be checked")
+            check.warning(
+                path,
+                f"the feature store these embeddings were computed from ({store_path}) cannot be opened: "
+                "whether it changed cannot be checked",
+            )
         else:
             if store_fingerprint(store) != store_info["fingerprint"]:
-                check.problem(path, f"the feature store {store_path} changed since these embeddings were computed from it (its tracks or their audio differ)", f"{again} (unchanged tracks are reused)")
+                check.problem(
+                    path,
+                    f"the feature store {store_path} changed since these embeddings were computed from it "
+                    "(its tracks or their audio differ)",
+                    f"{again} (unchanged tracks are reused)",
+                )
     if source and encoder.get("fingerprint"):
         if not Path(source).exists():
-            check.warning(path, f"the encoder these embeddings were made with ({source}) is gone{_relative_hint(Path(source))}; searching by audio will need --checkpoint")
+            check.warning(
+                path,
+                f"the encoder these embeddings were made with ({source}) is "
+                f"gone{_relative_hint(Path(source))}; searching by audio will need --checkpoint",
+            )
         else:
-            from mixtape.evaluation.encoders import load_eval_encoder
+            from mixtape.models.bundle import EncoderBundle
 
             try:
-                current = encoder_fingerprint(load_eval_encoder(source).encoder)
+                current = EncoderBundle.load(source).fingerprint()
             except MixtapeError as err:
                 check.warning(path, f"the encoder these embeddings were made with cannot be loaded: {err}")
             else:
                 if current != encoder["fingerprint"]:
-                    check.problem(path, f"the encoder {source} changed since these embeddings were computed with it (other weights)", f"{again} --force")
+                    check.problem(
+                        path,
+                        f"the encoder {source} changed since these embeddings were computed with it (other weights)",
+                        f"{again} --force",
+                    )
     return check
 
 
@@ -591,7 +721,11 @@ def check_index(path: Path) -> FolderCheck:
     for file, what in changed:
         check.problem(file, what, rebuild)
     if "files" not in meta:
-        check.warning(path, "built by an older mixtape that recorded no checksums of its files; they cannot be verified", f"{rebuild} --force")
+        check.warning(
+            path,
+            "built by an older mixtape that recorded no checksums of its files; they cannot be verified",
+            f"{rebuild} --force",
+        )
     if not changed:
         try:
             SimilarIndex.open(path, verified=True)
@@ -601,10 +735,16 @@ def check_index(path: Path) -> FolderCheck:
         try:
             current = read_meta(Path(emb)).get("vectors_checksum")
         except MixtapeError:
-            check.warning(path, f"the embeddings it was built from ({emb}) cannot be read: whether they changed cannot be checked")
+            check.warning(
+                path, f"the embeddings it was built from ({emb}) cannot be read: whether they changed cannot be checked"
+            )
         else:
             if current != meta["embeddings"].get("checksum"):
-                check.problem(path, f"built from other embeddings than those now in {emb} (they changed since the index was built)", rebuild)
+                check.problem(
+                    path,
+                    f"built from other embeddings than those now in {emb} (they changed since the index was built)",
+                    rebuild,
+                )
     return check
 
 
@@ -628,7 +768,12 @@ def check_tagger(path: Path) -> FolderCheck:
         except MixtapeError:
             return check
         if tagger.encoder_fingerprint and now and now != tagger.encoder_fingerprint:
-            check.problem(path, f"trained on embeddings of another encoder than those now in {emb}: its tags would not mean anything for them", again)
+            check.problem(
+                path,
+                f"trained on embeddings of another encoder than those now in {emb}: its tags would not mean "
+                "anything for them",
+                again,
+            )
     return check
 
 
@@ -649,55 +794,89 @@ def check_experiment(path: Path) -> FolderCheck:
     except (OSError, ValueError):
         failed = []
     if isinstance(failed, list) and failed:
-        check.warning(path / "failures.json", f"{len(failed)} step(s) failed in the last run: {_examples([str(f) for f in failed], 3)}", f"see {path / 'experiment.log'}; re-run {rerun} to retry them")
+        check.warning(
+            path / "failures.json",
+            f"{len(failed)} step(s) failed in the last run: {and_more([str(f) for f in failed], 3)}",
+            f"see {path / 'experiment.log'}; re-run {rerun} to retry them",
+        )
     if not (path / "results.csv").is_file():
-        check.warning(path, "has no results.csv yet: the experiment has not finished", f"re-run {rerun} (finished steps are kept)")
+        check.warning(
+            path, "has no results.csv yet: the experiment has not finished", f"re-run {rerun} (finished steps are kept)"
+        )
     return check
 
 
 # --- recognising folders ---------------------------------------------------------------------------------
 
 
-def _has_header(folder: Path, name: str, format_name: str) -> bool:
-    """The folder holds ``name`` and it is ours: its format matches, or it is unreadable (a damaged header is a finding)."""
-    file = folder / name
-    if not file.is_file():
-        return False
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return True
-    return not isinstance(data, dict) or data.get("format") in (format_name, None)
-
-
 Checker = Callable[[Path, bool], FolderCheck]
 
-#: (kind, how it is recognised, the check); a folder may be of several kinds (an embed folder holding its store is not).
-KINDS: list[tuple[str, str, Callable[[Path], bool], Checker]] = [
-    ("feature store", "store.json", lambda d: _has_header(d, "store.json", "mixtape-feature-store"), check_store),
-    ("positives", "positives.json", lambda d: _has_header(d, "positives.json", "mixtape-positives"), lambda d, q: check_positives(d)),
-    ("pretrain run", "config.yaml beside checkpoints/", lambda d: (d / "config.yaml").is_file() and (d / "checkpoints").is_dir(), lambda d, q: check_pretrain_run(d)),
-    ("export", "encoder.json", lambda d: _has_header(d, "encoder.json", "mixtape-encoder"), lambda d, q: check_export(d)),
-    ("embeddings", "embeddings.json", lambda d: _has_header(d, "embeddings.json", "mixtape-embeddings"), check_embeddings),
-    ("search index", "index.json", lambda d: _has_header(d, "index.json", "mixtape-index"), lambda d, q: check_index(d)),
-    ("tagger", "tagger.json", lambda d: _has_header(d, "tagger.json", "mixtape-tagger"), lambda d, q: check_tagger(d)),
-    ("experiment", "experiment.yaml", lambda d: (d / "experiment.yaml").is_file(), lambda d, q: check_experiment(d)),
-]
+
+def _stage_checks() -> dict[str, tuple[str, Checker]]:
+    """Doctor's label and check for each registered stage folder kind (importing the stages registers them)."""
+    import mixtape.audio.store
+    import mixtape.models.export
+    import mixtape.pairs.positives
+    import mixtape.search.embeddings
+    import mixtape.search.index
+    import mixtape.search.tagger  # noqa: F401  (the imports register the stage folders)
+
+    return {
+        "feature store": ("feature store", check_store),
+        "positives file": ("positives", lambda d, q: check_positives(d)),
+        "encoder export": ("export", lambda d, q: check_export(d)),
+        "embeddings folder": ("embeddings", check_embeddings),
+        "index": ("search index", lambda d, q: check_index(d)),
+        "tagging model": ("tagger", lambda d, q: check_tagger(d)),
+    }
+
+
+#: Registered stage folders doctor does not check on their own (a world is checked by the stages that read it).
+UNCHECKED_STAGE_FOLDERS = frozenset({"world"})
+
+
+def _kinds() -> list[tuple[str, str, Callable[[Path], bool], Checker]]:
+    """(label, how it is recognised, recogniser, check) for every kind of folder doctor checks: the
+    registered stage folders, by their header, plus pretrain runs and experiments."""
+    checks = _stage_checks()
+    missing = set(STAGE_FOLDERS) - set(checks) - UNCHECKED_STAGE_FOLDERS
+    if missing:
+        raise MixtapeError(f"doctor has no check for the registered stage folder kind(s) {sorted(missing)}")
+    kinds = [
+        (label, STAGE_FOLDERS[kind].header_file, STAGE_FOLDERS[kind].holds, check)
+        for kind, (label, check) in checks.items()
+    ]
+    pretrain_run: tuple[str, str, Callable[[Path], bool], Checker] = (
+        "pretrain run",
+        "config.yaml beside checkpoints/",
+        lambda d: (d / "config.yaml").is_file() and (d / "checkpoints").is_dir(),
+        lambda d, q: check_pretrain_run(d),
+    )
+    experiment = (
+        "experiment",
+        "experiment.yaml",
+        lambda d: (d / "experiment.yaml").is_file(),
+        lambda d, q: check_experiment(d),
+    )
+    return [*kinds[:2], pretrain_run, *kinds[2:], experiment]
+
+
 #: Subfolders never walked into: a pretrain run's own logs, a positives folder's parts (its check covers them).
 _SKIP = {"pretrain run": {"checkpoints", "logs", "tensorboard", "trace"}, "positives": None}
 
 
 def nothing_found(path: Path) -> str:
-    looks_for = ", ".join(f"{header} ({kind})" for kind, header, _, _ in KINDS)
+    looks_for = ", ".join(f"{header} ({kind})" for kind, header, _, _ in _kinds())
     return f"no mixtape folder found in {path}; doctor looks for folders holding {looks_for}"
 
 
 def find_folders(root: Path) -> list[tuple[Path, str]]:
     """Every recognised stage folder under ``root`` (itself included), in walk order, with its kind."""
     found: list[tuple[Path, str]] = []
+    known = _kinds()
     for current, dirs, _ in os.walk(root):
         folder = Path(current)
-        kinds = [kind for kind, _, recognise, _ in KINDS if recognise(folder)]
+        kinds = [kind for kind, _, recognise, _ in known if recognise(folder)]
         found += [(folder, kind) for kind in kinds]
         skip: set[str] = set()
         for kind in kinds:
@@ -715,12 +894,15 @@ def doctor(paths: Iterable[str | Path], quick: bool = False) -> DoctorReport:
     roots = [Path(p) for p in paths]
     for root in roots:
         if not root.is_dir():
-            raise MixtapeError(f"doctor: {root} is not a folder (give run folders: a feature store, a pretrain run, an experiment, ...)")
+            raise MixtapeError(
+                f"doctor: {root} is not a folder (give run folders: a feature store, a pretrain run, an "
+                "experiment, ...)"
+            )
     for root in roots:
         found = find_folders(root)
         if not found:
             empty.append(root)
-        checker = {kind: check for kind, _, _, check in KINDS}
+        checker = {kind: check for kind, _, _, check in _kinds()}
         for folder, kind in found:
             log.debug("doctor: checking %s (%s)", folder, kind)
             checks.append(checker[kind](folder, quick))

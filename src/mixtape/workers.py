@@ -128,7 +128,12 @@ def map_ordered(
     inflight: deque[tuple[T, Future[R], bool]] = deque()
 
     def new_pool() -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_start_worker, initargs=(os.getpid(), initializer, initargs))
+        return ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=ctx,
+            initializer=_start_worker,
+            initargs=(os.getpid(), initializer, initargs),
+        )
 
     pool = new_pool()
     solo_crashes = 0
@@ -164,15 +169,19 @@ def map_ordered(
                     solo_crashes += 1
                     if solo_crashes >= MAX_SOLO_CRASHES:
                         raise MixtapeError(
-                            f"worker processes died on {solo_crashes} tasks in a row, the last {task!r}: they cannot start or "
-                            "run at all (out of memory? with the spawn start method, is the calling script missing an "
-                            "`if __name__ == '__main__':` guard?); run with workers=0 to see the error in this process"
-                        )
+                            f"worker processes died on {solo_crashes} tasks in a row, the last {task!r}: they "
+                            "cannot start or run at all (out of memory? with the spawn start method, is the calling "
+                            "script missing an `if __name__ == '__main__':` guard?); run with workers=0 to see the "
+                            "error in this process"
+                        ) from None  # the pool's own error says only that a process ended abruptly
                     log.error("a worker process died while processing %r; skipping it", task)
                     suspects.extendleft(reversed(rest))
                     yield WorkerCrashed(task)
                 else:
-                    log.warning("a worker process died; re-running the %d tasks that were in flight one at a time", len(rest) + 1)
+                    log.warning(
+                        "a worker process died; re-running the %d tasks that were in flight one at a time",
+                        len(rest) + 1,
+                    )
                     suspects.extendleft(reversed([task, *rest]))
                 continue
             solo_crashes = 0

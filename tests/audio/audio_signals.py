@@ -12,7 +12,9 @@ import numpy as np
 import soundfile as sf
 
 
-def tone(freq: float, seconds: float, sample_rate: int = 16000, amplitude: float = 0.3, channels: int = 1) -> np.ndarray:
+def tone(
+    freq: float, seconds: float, sample_rate: int = 16000, amplitude: float = 0.3, channels: int = 1
+) -> np.ndarray:
     """A sine, with a different phase per channel so a downmix is not a copy of one channel."""
     t = np.arange(int(round(seconds * sample_rate))) / sample_rate
     cols = [amplitude * np.sin(2 * np.pi * freq * t + c) for c in range(channels)]
@@ -20,7 +22,9 @@ def tone(freq: float, seconds: float, sample_rate: int = 16000, amplitude: float
 
 
 def noise(seconds: float, sample_rate: int = 16000, seed: int = 0, amplitude: float = 0.1) -> np.ndarray:
-    return (np.random.default_rng(seed).standard_normal(int(round(seconds * sample_rate))) * amplitude).astype(np.float32)
+    return (np.random.default_rng(seed).standard_normal(int(round(seconds * sample_rate))) * amplitude).astype(
+        np.float32
+    )
 
 
 def peak_hz(x: np.ndarray, sample_rate: int) -> float:

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-
 from audio.audio_signals import tone
 
 
-def write_tagged(path: Path, tags: dict[str, str | list[str]], freq: float = 440.0, seconds: float = 2.2, sample_rate: int = 16000) -> Path:
+def write_tagged(
+    path: Path, tags: dict[str, str | list[str]], freq: float = 440.0, seconds: float = 2.2, sample_rate: int = 16000
+) -> Path:
     """A tone saved as WAV, FLAC or Ogg Vorbis (by suffix), then tagged in that format's own way:
     ID3 frames in a WAV ``id3`` chunk, Vorbis comments in FLAC and Ogg."""
     from mutagen.flac import FLAC
@@ -21,7 +22,9 @@ def write_tagged(path: Path, tags: dict[str, str | list[str]], freq: float = 440
     from mutagen.wave import WAVE
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    x = tone(freq, seconds, sample_rate) + 0.05 * np.random.default_rng(int(freq)).standard_normal(int(round(seconds * sample_rate))).astype(np.float32)
+    x = tone(freq, seconds, sample_rate) + 0.05 * np.random.default_rng(int(freq)).standard_normal(
+        int(round(seconds * sample_rate))
+    ).astype(np.float32)
     suffix = path.suffix.lower()
     if suffix == ".ogg":
         sf.write(path, x, sample_rate, format="OGG", subtype="VORBIS")

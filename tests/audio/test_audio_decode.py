@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from audio.audio_signals import noise, peak_hz, tone, write_audio
+
 from mixtape.audio import AudioDecodeError, load_audio
 from mixtape.errors import MixtapeError
 

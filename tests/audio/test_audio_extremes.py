@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
 from audio.audio_signals import noise, peak_hz, tone, write_audio
 from conftest import shared_data
+
 from mixtape.audio import AudioDecodeError, FeatureStore, MelConfig, extract_features, load_audio, log_mel
 from mixtape.audio.decode import BLOCK_FRAMES
 from mixtape.audio.extract import MAX_PEAK
@@ -63,7 +63,9 @@ def test_a_long_file_is_decoded_block_by_block(tmp_path: Path) -> None:
 
 def test_a_loud_float_wav_is_kept_and_an_absurd_one_is_refused(tmp_path: Path) -> None:
     base = noise(3.0, seed=1)
-    loud = write_audio(tmp_path / "loud.wav", base * 1000.0, 16000, subtype="FLOAT")  # peaks ~400, far beyond full scale
+    loud = write_audio(
+        tmp_path / "loud.wav", base * 1000.0, 16000, subtype="FLOAT"
+    )  # peaks ~400, far beyond full scale
     clipped = write_audio(tmp_path / "clipped.wav", np.clip(base * 20.0, -1.0, 1.0), 16000, subtype="PCM_16")
     absurd = write_audio(tmp_path / "absurd.wav", base * 1e30, 16000, subtype="FLOAT")
     store, failed = _extract(tmp_path, {"loud": loud, "clipped": clipped, "absurd": absurd})
@@ -71,7 +73,9 @@ def test_a_loud_float_wav_is_kept_and_an_absurd_one_is_refused(tmp_path: Path) -
     for tid in ("loud", "clipped"):
         frames = store.frames(store.index(tid)).astype(np.float32)
         assert np.isfinite(frames).all()
-    np.testing.assert_allclose(store.frames(store.index("loud")).astype(np.float32), log_mel(load_audio(loud)), rtol=2e-3, atol=2e-2)
+    np.testing.assert_allclose(
+        store.frames(store.index("loud")).astype(np.float32), log_mel(load_audio(loud)), rtol=2e-3, atol=2e-2
+    )
     assert failed["absurd"].startswith("amplitude out of range: peak ") and f"above {MAX_PEAK:g}" in failed["absurd"]
     assert "absurd" in {tid for tid, _, _ in store.failures}
 
@@ -119,7 +123,9 @@ def test_a_real_mp3_of_minutes_decodes_and_a_truncated_copy_is_reported(tmp_path
     cut = tmp_path / "cut.mp3"
     data = mp3.read_bytes()
     cut.write_bytes(data[: len(data) * 2 // 5])
-    with pytest.raises(AudioDecodeError, match=rf"truncated: decoded \d+\.\d\d s of the {declared:.2f} s its header declares"):
+    with pytest.raises(
+        AudioDecodeError, match=rf"truncated: decoded \d+\.\d\d s of the {declared:.2f} s its header declares"
+    ):
         load_audio(cut)
 
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from mixtape.audio import MelConfig, load_audio, log_mel, log_mel_batch, mel_filterbank
-from mixtape.config import ConfigError, config_from_dict
 from audio.audio_signals import tone
 from conftest import shared_data
 
+from mixtape.audio import MelConfig, load_audio, log_mel, log_mel_batch, mel_filterbank
+from mixtape.config import ConfigError, config_from_dict
+
 # Two real files (one mp3, one ogg) keep the comparison honest yet fast; 20 s of each is plenty.
-REAL_FILES = [("jamendo", "Confession_-_Quesabe.mp3"), ("excerpts", "Kevin_MacLeod_-_Vibe_Ace.ogg"), ("excerpts", "glacier-bay-humpback.ogg")]
+REAL_FILES = [
+    ("jamendo", "Confession_-_Quesabe.mp3"),
+    ("excerpts", "Kevin_MacLeod_-_Vibe_Ace.ogg"),
+    ("excerpts", "glacier-bay-humpback.ogg"),
+]
 SECONDS = 20
 # Bins with energy: log-mel >= 0.01, i.e. mel power >= ~2.3e-6 (about -56 dB re a full-scale band).
 # Below that, both sides are single-precision FFT noise and a relative error means nothing.
@@ -27,10 +31,19 @@ def _real_audio(folder: str, name: str) -> np.ndarray:
 def _librosa_log_mel(y: np.ndarray, config: MelConfig, window: str | np.ndarray | None = None) -> np.ndarray:
     librosa = pytest.importorskip("librosa")
     s = librosa.feature.melspectrogram(
-        y=y, sr=config.sample_rate, n_fft=config.frame_size, hop_length=config.hop_size,
+        y=y,
+        sr=config.sample_rate,
+        n_fft=config.frame_size,
+        hop_length=config.hop_size,
         window=np.hanning(config.frame_size) if window is None else window,  # symmetric Hann, as mixtape/Essentia
-        center=config.center, pad_mode="constant", power=2.0, n_mels=config.n_mels,
-        fmin=config.fmin, fmax=config.fmax, htk=config.mel_scale == "htk", norm="slaney" if config.mel_norm == "slaney" else None,
+        center=config.center,
+        pad_mode="constant",
+        power=2.0,
+        n_mels=config.n_mels,
+        fmin=config.fmin,
+        fmax=config.fmax,
+        htk=config.mel_scale == "htk",
+        norm="slaney" if config.mel_norm == "slaney" else None,
     )
     return np.log10(1.0 + config.log_multiplier * s).T
 
@@ -73,7 +86,12 @@ def test_log_mel_matches_essentia_musicnn_input(folder: str, name: str) -> None:
     es = pytest.importorskip("essentia.standard")
     y = _real_audio(folder, name)
     extractor = es.TensorflowInputMusiCNN()
-    ref = np.array([extractor(f) for f in es.FrameGenerator(y, frameSize=512, hopSize=256, startFromZero=True, validFrameThresholdRatio=1)])
+    ref = np.array(
+        [
+            extractor(f)
+            for f in es.FrameGenerator(y, frameSize=512, hopSize=256, startFromZero=True, validFrameThresholdRatio=1)
+        ]
+    )
     ours = log_mel(y)
     assert ours.shape == ref.shape
     assert np.abs(ours - ref).max() <= 2e-3

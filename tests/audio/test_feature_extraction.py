@@ -9,17 +9,30 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
 from audio.audio_signals import noise, tone, write_audio
-from mixtape.audio import ExtractionReport, FeatureStore, MelConfig, StoreError, extract_features, load_audio, log_mel, merge_stores, shard_of
-from mixtape.workers import WorkerCrashed, map_ordered
+
+from mixtape.audio import (
+    ExtractionReport,
+    FeatureStore,
+    MelConfig,
+    StoreError,
+    extract_features,
+    load_audio,
+    log_mel,
+    merge_stores,
+    shard_of,
+)
 from mixtape.audio.store import FAILURES_FILE, FRAMES_FILE, JOURNAL_FILE, SNAPSHOT_FILE, StoreSettings, StoreWriter
 from mixtape.catalog.tracks import TrackRecord
 from mixtape.errors import MixtapeError
+from mixtape.workers import WorkerCrashed, map_ordered
 
 
 def _good_tracks(root: Path, n: int, seconds: float = 2.5) -> list[TrackRecord]:
-    return [TrackRecord(f"good{i}", write_audio(root / f"good{i}.wav", noise(seconds + 0.1 * i, seed=i), 16000)) for i in range(n)]
+    return [
+        TrackRecord(f"good{i}", write_audio(root / f"good{i}.wav", noise(seconds + 0.1 * i, seed=i), 16000))
+        for i in range(n)
+    ]
 
 
 def _bad_input(root: Path) -> tuple[list[TrackRecord], dict[str, str]]:
@@ -34,13 +47,34 @@ def _bad_input(root: Path) -> tuple[list[TrackRecord], dict[str, str]]:
     nan = noise(3.0)
     nan[5000] = np.nan
     write_audio(root / "nan.wav", nan, 16000, subtype="FLOAT")
-    write_audio(root / "eight.wav", (np.random.default_rng(1).standard_normal((3 * 16000, 8)) * 0.1).astype(np.float32), 16000)
+    write_audio(
+        root / "eight.wav", (np.random.default_rng(1).standard_normal((3 * 16000, 8)) * 0.1).astype(np.float32), 16000
+    )
     write_audio(root / "hires.flac", tone(1000.0, 3.0, 192000), 192000)
     write_audio(root / "ünï cødé ♪.ogg", noise(3.0, 16000, seed=4), 16000)
     write_audio(root / "short.wav", noise(1.0, seed=5), 16000)  # >= 0.5 s but < one patch: looped
-    names = ["empty.wav", "text.wav", "truncated.mp3", "blip.wav", "silence.wav", "nan.wav", "eight.wav", "hires.flac", "ünï cødé ♪.ogg", "short.wav"]
+    names = [
+        "empty.wav",
+        "text.wav",
+        "truncated.mp3",
+        "blip.wav",
+        "silence.wav",
+        "nan.wav",
+        "eight.wav",
+        "hires.flac",
+        "ünï cødé ♪.ogg",
+        "short.wav",
+    ]
     records = [TrackRecord(Path(n).stem, root / n) for n in names] + [TrackRecord("missing", root / "missing.wav")]
-    expected = {"empty": "empty file", "text": "not a readable audio file", "truncated": "truncated", "blip": "too short", "silence": "silent", "nan": "NaN", "missing": "file not found"}
+    expected = {
+        "empty": "empty file",
+        "text": "not a readable audio file",
+        "truncated": "truncated",
+        "blip": "too short",
+        "silence": "silent",
+        "nan": "NaN",
+        "missing": "file not found",
+    }
     return records, expected
 
 
@@ -104,7 +138,9 @@ def test_a_killed_run_leaves_nothing_half_written(tmp_path: Path) -> None:
 
     # A run killed mid-way: frames of a third track written, its index line half-written, no commit.
     writer = StoreWriter(tmp_path / "store", committed.settings)
-    writer.add("ghost", np.ones((200, 96), dtype=np.float16), duration=3.0, checksum="x", size=1, mtime_ns=1, path="/ghost.wav")
+    writer.add(
+        "ghost", np.ones((200, 96), dtype=np.float16), duration=3.0, checksum="x", size=1, mtime_ns=1, path="/ghost.wav"
+    )
     writer._frames.flush()
     with open(tmp_path / "store" / JOURNAL_FILE, "ab") as f:
         f.write(b'{"track_id":"ghost","offset":')
@@ -118,7 +154,9 @@ def test_a_killed_run_leaves_nothing_half_written(tmp_path: Path) -> None:
     assert store.track_ids == ["good0", "good1", "good2", "good3"] and "ghost" not in store
     assert (tmp_path / "store" / FRAMES_FILE).stat().st_size == store.total_frames * 96 * 2  # leftovers cut
     for i, r in enumerate(records):
-        np.testing.assert_allclose(store.frames(i).astype(np.float32), log_mel(load_audio(r.path)), rtol=2e-3, atol=2e-3)
+        np.testing.assert_allclose(
+            store.frames(i).astype(np.float32), log_mel(load_audio(r.path)), rtol=2e-3, atol=2e-3
+        )
 
 
 def test_a_changed_source_is_recomputed_and_a_touch_is_not(tmp_path: Path) -> None:
@@ -235,9 +273,26 @@ def test_cli_features_and_merge(tmp_path: Path, capsys: pytest.CaptureFixture[st
     table = tmp_path / "audio" / "tracks.csv"
     table.write_text("track_id,path\n" + "".join(f"good{i},good{i}.wav\n" for i in range(3)) + "gone,gone.wav\n")
     for i in range(2):
-        assert main(["features", "--tracks", str(table), "--out", str(tmp_path / f"s{i}"), "--workers", "0", "--shard", f"{i}/2"]) == 0
+        assert (
+            main(
+                [
+                    "features",
+                    "--tracks",
+                    str(table),
+                    "--out",
+                    str(tmp_path / f"s{i}"),
+                    "--workers",
+                    "0",
+                    "--shard",
+                    f"{i}/2",
+                ]
+            )
+            == 0
+        )
     assert "features ->" in capsys.readouterr().out
-    assert main(["features", "--merge", str(tmp_path / "s0"), str(tmp_path / "s1"), "--out", str(tmp_path / "all")]) == 0
+    assert (
+        main(["features", "--merge", str(tmp_path / "s0"), str(tmp_path / "s1"), "--out", str(tmp_path / "all")]) == 0
+    )
     out = capsys.readouterr().out
     assert "3 tracks" in out and "1 failed" in out
     assert main(["features", "--merge", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
@@ -302,7 +357,11 @@ def test_a_sigkilled_process_leaves_a_store_that_resumes(tmp_path: Path) -> None
     import sys
 
     records = _good_tracks(tmp_path / "audio", 4)
-    proc = subprocess.run([sys.executable, "-c", KILLED_RUN, str(tmp_path / "audio"), str(tmp_path / "store")], capture_output=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN, str(tmp_path / "audio"), str(tmp_path / "store")],
+        capture_output=True,
+        timeout=120,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
     killed = FeatureStore.open(tmp_path / "store")
     assert killed.track_ids == ["good0", "good1"]  # committed ones only; the half-written third is invisible
@@ -312,7 +371,9 @@ def test_a_sigkilled_process_leaves_a_store_that_resumes(tmp_path: Path) -> None
     store = FeatureStore.open(tmp_path / "store")
     assert store.track_ids == ["good0", "good1", "good2", "good3"]
     for i, r in enumerate(records):
-        np.testing.assert_allclose(store.frames(i).astype(np.float32), log_mel(load_audio(r.path)), rtol=2e-3, atol=2e-3)
+        np.testing.assert_allclose(
+            store.frames(i).astype(np.float32), log_mel(load_audio(r.path)), rtol=2e-3, atol=2e-3
+        )
 
 
 def test_repeated_and_unusable_track_ids(tmp_path: Path) -> None:

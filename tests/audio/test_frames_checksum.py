@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from audio.audio_signals import noise, write_audio
+
 from mixtape.audio import FeatureStore, StoreError, extract_features, merge_stores, verify_frames
 from mixtape.audio.check import source_changes, uncommitted_bytes, writer_active
 from mixtape.audio.store import FRAMES_FILE, JOURNAL_FILE, SNAPSHOT_FILE, StoreWriter, frames_checksum
@@ -17,7 +17,9 @@ from mixtape.catalog.tracks import TrackRecord
 
 
 def _store(tmp_path: Path, n: int = 3) -> Path:
-    records = [TrackRecord(f"t{i}", write_audio(tmp_path / "audio" / f"t{i}.wav", noise(2.5, seed=i), 16000)) for i in range(n)]
+    records = [
+        TrackRecord(f"t{i}", write_audio(tmp_path / "audio" / f"t{i}.wav", noise(2.5, seed=i), 16000)) for i in range(n)
+    ]
     extract_features(records, tmp_path / "store", workers=0)
     return tmp_path / "store"
 
@@ -44,7 +46,11 @@ def test_flipped_frames_are_found_and_never_merged(tmp_path: Path) -> None:
     _flip(path, 1)
     store = FeatureStore.open(path)  # the frames file is long enough: opening works
     assert verify_frames(store) == ([1], 0)
-    with pytest.raises(StoreError, match=rf"merge: {path / FRAMES_FILE}: track 't1' .*its frames no longer match the checksum recorded when they were written"):
+    with pytest.raises(
+        StoreError,
+        match=rf"merge: {path / FRAMES_FILE}: track 't1' .*its frames no longer match the checksum recorded when "
+        r"they were written",
+    ):
         merge_stores([path], tmp_path / "merged")
     assert not (tmp_path / "merged").exists()
 

@@ -11,7 +11,7 @@ from killing import KillSchedule, Run, kill_when_workers_run, leftover_temps, ru
 
 from mixtape.audio import FeatureStore
 from mixtape.audio.store import FRAMES_FILE
-from mixtape.io import file_checksum
+from mixtape.fileio import file_checksum
 
 #: The tiny world's 120 files listed this many times under other ids: 1200 tracks, so the store
 #: commits (every 256 tracks) happen mid-run and a kill can fall before, between and after them.
@@ -48,7 +48,9 @@ def _same_tracks(store: FeatureStore, ref: FeatureStore, ids: list[str], context
     for tid in ids:
         i, j = store.index(tid), ref.index(tid)
         assert store.checksums[i] == ref.checksums[j], f"{context}: {tid}: source checksum differs"
-        assert np.array_equal(store.frames(i), ref.frames(j)), f"{context}: {tid}: frames differ from the uninterrupted run"
+        assert np.array_equal(store.frames(i), ref.frames(j)), (
+            f"{context}: {tid}: frames differ from the uninterrupted run"
+        )
 
 
 @pytest.mark.slow
@@ -60,7 +62,9 @@ def test_kill_anywhere_features(many_tracks: Path, reference: tuple[FeatureStore
     def after_kill(run: Run) -> None:
         # Only committed tracks are visible, each complete and equal to its uninterrupted twin.
         store = FeatureStore.open(out)
-        assert store.track_ids == ref.track_ids[: len(store)], f"{schedule}: the killed store is not a prefix of the uninterrupted one"
+        assert store.track_ids == ref.track_ids[: len(store)], (
+            f"{schedule}: the killed store is not a prefix of the uninterrupted one"
+        )
         _same_tracks(store, ref, store.track_ids, str(schedule))
 
     assert ref_run.work_seconds is not None
@@ -73,7 +77,9 @@ def test_kill_anywhere_features(many_tracks: Path, reference: tuple[FeatureStore
     assert store.checksums == ref.checksums, str(schedule)
     _same_tracks(store, ref, store.track_ids, str(schedule))
     # Uncommitted frames of the killed runs were cut: the frames file is byte for byte the reference's.
-    assert file_checksum(out / FRAMES_FILE) == file_checksum(ref.path / FRAMES_FILE), f"{schedule}: {FRAMES_FILE} holds dead rows"
+    assert file_checksum(out / FRAMES_FILE) == file_checksum(ref.path / FRAMES_FILE), (
+        f"{schedule}: {FRAMES_FILE} holds dead rows"
+    )
     assert store.failures == [] and leftover_temps(out) == [], f"{schedule}: {store.failures} {leftover_temps(out)}"
 
 

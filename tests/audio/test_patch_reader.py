@@ -23,7 +23,9 @@ def _synthetic_store(path: Path, lengths: list[int] = LENGTHS) -> FeatureStore:
             frames[:, 0] = np.arange(n)
             frames[:, 1] = k
             frames[:, 2:] = np.random.default_rng(k).standard_normal((n, 94))
-            writer.add(f"t{k}", frames, duration=n * 0.016, checksum=f"c{k}", size=n, mtime_ns=k, path=f"/audio/t{k}.wav")
+            writer.add(
+                f"t{k}", frames, duration=n * 0.016, checksum=f"c{k}", size=n, mtime_ns=k, path=f"/audio/t{k}.wav"
+            )
     return FeatureStore.open(path)
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from audio.audio_signals import noise, write_audio
+
 from mixtape.audio import FeatureStore, PatchReader, StoreError, extract_features, load_audio, log_mel
 from mixtape.audio.store import FRAMES_FILE
 from mixtape.catalog.tracks import TrackRecord
@@ -32,7 +32,10 @@ TRACK_BYTES = 157 * 96 * 2  # 2.5 s of audio: 157 frames of 96 float16 bands
 
 
 def _tracks(folder: Path, n: int, first: int = 0) -> list[TrackRecord]:
-    return [TrackRecord(f"t{i}", write_audio(folder / f"t{i}.wav", noise(2.5, seed=i), 16000)) for i in range(first, first + n)]
+    return [
+        TrackRecord(f"t{i}", write_audio(folder / f"t{i}.wav", noise(2.5, seed=i), 16000))
+        for i in range(first, first + n)
+    ]
 
 
 def test_a_disk_that_fills_during_extraction_is_a_clear_error_and_the_rerun_completes(tmp_path: Path) -> None:
@@ -41,7 +44,14 @@ def test_a_disk_that_fills_during_extraction_is_a_clear_error_and_the_rerun_comp
     table.write_text("track_id,path\n" + "".join(f"{r.track_id},{r.path.name}\n" for r in records))
     store = tmp_path / "store"
     limit = int(4.5 * TRACK_BYTES)  # room for four tracks' frames, not five
-    proc = subprocess.run([sys.executable, "-c", FULL_DISK, str(table), str(store), str(limit)], check=False, capture_output=True, text=True, timeout=300, env={**os.environ, "MIXTAPE_NO_PROGRESS": "1"})
+    proc = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(table), str(store), str(limit)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "MIXTAPE_NO_PROGRESS": "1"},
+    )
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     assert f"mixtape features: error: feature store {store}: cannot write frames.f16: File too large." in proc.stderr
@@ -80,7 +90,9 @@ def test_frames_truncated_under_an_open_reader_is_a_store_error(tmp_path: Path) 
     reader = FeatureStore.open(tmp_path / "store")
     reader.frames(0)  # the memmap is open
     os.truncate(tmp_path / "store" / FRAMES_FILE, TRACK_BYTES)  # reading past this would be SIGBUS
-    with pytest.raises(StoreError, match=r"frames file is \d+ bytes but the index needs \d+ bytes: the store was truncated or modified"):
+    with pytest.raises(
+        StoreError, match=r"frames file is \d+ bytes but the index needs \d+ bytes: the store was truncated or modified"
+    ):
         reader.frames(2)
     with pytest.raises(StoreError, match="truncated or modified"):
         PatchReader(reader, 128).random_patches(np.array([2]), np.random.default_rng(0))
@@ -94,7 +106,9 @@ def test_frames_replaced_under_an_open_reader_is_a_store_error(tmp_path: Path) -
     reader = FeatureStore.open(tmp_path / "a")
     shutil.copy(tmp_path / "b" / FRAMES_FILE, tmp_path / "a" / "new.f16")
     os.replace(tmp_path / "a" / "new.f16", tmp_path / "a" / FRAMES_FILE)  # same size, other frames
-    with pytest.raises(StoreError, match="the frames file was replaced after this store was opened .*open the store again"):
+    with pytest.raises(
+        StoreError, match="the frames file was replaced after this store was opened .*open the store again"
+    ):
         reader.frames(0)
     with pytest.raises(StoreError, match="replaced"):
         PatchReader(reader, 128).track_patches(1)

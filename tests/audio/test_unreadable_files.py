@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from audio.audio_signals import noise, write_audio
+
 from mixtape.audio.store import FAILURES_FILE
 
 PR_CAPBSET_DROP = 24
@@ -62,8 +62,22 @@ def test_unreadable_audio_table_and_config(tmp_path: Path) -> None:
         path.chmod(0)
 
     env = {**os.environ, "MIXTAPE_NO_PROGRESS": "1"}
-    args = [str(audio / "tracks.csv"), str(tmp_path / "store"), str(locked_table), str(tmp_path / "store2"), str(locked_config)]
-    proc = subprocess.run([sys.executable, "-c", CHILD, *args], check=False, capture_output=True, text=True, timeout=300, env=env, preexec_fn=_drop_permission_override())
+    args = [
+        str(audio / "tracks.csv"),
+        str(tmp_path / "store"),
+        str(locked_table),
+        str(tmp_path / "store2"),
+        str(locked_config),
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        preexec_fn=_drop_permission_override(),
+    )
     if proc.returncode == CANNOT_DROP:
         pytest.skip("running as root without CAP_SETPCAP: cannot make a file unreadable to the child")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -72,7 +86,9 @@ def test_unreadable_audio_table_and_config(tmp_path: Path) -> None:
 
     # The locked audio file is skipped, listed with the reason, and the run completes the rest.
     rows = (tmp_path / "store" / FAILURES_FILE).read_text(encoding="utf-8").splitlines()[1:]
-    assert rows == [f"locked\t{locked}\tpermission denied: this user may not read the file (check its permissions and owner)"]
+    assert rows == [
+        f"locked\t{locked}\tpermission denied: this user may not read the file (check its permissions and owner)"
+    ]
     assert "skipped locked" in proc.stderr and "failed 1" in proc.stdout
     # The locked table and config: one line each naming the file and the cause.
     assert f"mixtape features: error: {locked_table}: cannot read the tracks table (Permission denied)" in proc.stderr

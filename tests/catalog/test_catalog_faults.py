@@ -37,7 +37,10 @@ def test_playlist_rows_missing_a_field_are_named_by_file_and_line(tmp_path: Path
     path.write_text("playlist_id\ttrack_id\np1\ta\np1\n\tb\np1\tc\n")
     report = CatalogReport()
     assert read_playlists_csv(path, report).entries == ["a", "c"]
-    assert report.examples[R.SKIPPED_ENTRY] == [f"{path}:3: missing playlist id or track", f"{path}:4: missing playlist id or track"]
+    assert report.examples[R.SKIPPED_ENTRY] == [
+        f"{path}:3: missing playlist id or track",
+        f"{path}:4: missing playlist id or track",
+    ]
 
 
 def test_a_tracks_table_that_is_not_utf8_is_named(tmp_path: Path) -> None:
@@ -55,7 +58,8 @@ def test_the_same_track_id_with_another_path_in_a_second_table(tmp_path: Path) -
     assert cat.paths[cat.index_of("t2")] == str(tmp_path / "one" / "t2.wav")  # the first table wins
     assert cat.report.get(R.SKIPPED_TRACK_ROW) == 2
     assert cat.report.examples[R.SKIPPED_TRACK_ROW] == [
-        f"{tmp_path / 'b.csv'}: duplicate track_id 't2' with another path ({tmp_path / 'two' / 't2.wav'}; the first table's {tmp_path / 'one' / 't2.wav'} is used)",
+        f"{tmp_path / 'b.csv'}: duplicate track_id 't2' with another path ({tmp_path / 'two' / 't2.wav'}; the "
+        f"first table's {tmp_path / 'one' / 't2.wav'} is used)",
         f"{tmp_path / 'b.csv'}: duplicate track_id 't1' (first table's row kept)",
     ]
 
@@ -71,15 +75,38 @@ def test_a_binary_file_named_m3u_is_skipped_and_the_other_playlists_load(tmp_pat
     cat = load_catalog(tmp_path / "tracks.csv", [lists])
     assert sorted(cat.playlist_ids) == ["good", "windows"]
     assert cat.report.get(R.SKIPPED_FILE) == 1
-    assert cat.report.examples[R.SKIPPED_FILE] == [f"{lists / 'song.m3u'}: not a text playlist (it holds NUL bytes: binary data, e.g. an audio file named .m3u)"]
+    assert cat.report.examples[R.SKIPPED_FILE] == [
+        f"{lists / 'song.m3u'}: not a text playlist (it holds NUL bytes: binary data, e.g. an audio file named .m3u)"
+    ]
 
 
 def test_skipped_rows_reach_catalog_json_of_the_pairs_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "tracks.csv").write_text('track_id,path\nt0,t0.wav\nt1,"t1.wav\nt2,t2.wav\nt2,again.wav\nt3,t3.wav\n')
-    (tmp_path / "lists.jsonl").write_text('{"playlist_id": "p", "tracks": ["t0", "t2", "t3", "ghost"]}\n{"playlist_id": "q", "tracks": [\n')
-    assert main(["pairs", "--tracks", str(tmp_path / "tracks.csv"), "--playlists", str(tmp_path / "lists.jsonl"), "--strategy", "playlist", "--out", str(tmp_path / "out")]) == 0
+    (tmp_path / "lists.jsonl").write_text(
+        '{"playlist_id": "p", "tracks": ["t0", "t2", "t3", "ghost"]}\n{"playlist_id": "q", "tracks": [\n'
+    )
+    assert (
+        main(
+            [
+                "pairs",
+                "--tracks",
+                str(tmp_path / "tracks.csv"),
+                "--playlists",
+                str(tmp_path / "lists.jsonl"),
+                "--strategy",
+                "playlist",
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     report = json.loads((tmp_path / "out" / "catalog.json").read_text())["report"]
-    assert report["counts"][R.SKIPPED_TRACK_ROW] == 2 and report["counts"][R.SKIPPED_PLAYLIST] == 1 and report["counts"][R.UNMATCHED_ENTRY] == 1
+    assert (
+        report["counts"][R.SKIPPED_TRACK_ROW] == 2
+        and report["counts"][R.SKIPPED_PLAYLIST] == 1
+        and report["counts"][R.UNMATCHED_ENTRY] == 1
+    )
     examples = " ".join(report["examples"][R.SKIPPED_TRACK_ROW] + report["examples"][R.SKIPPED_PLAYLIST])
     assert "tracks.csv:3: malformed quoting" in examples and "tracks.csv:5: duplicate track_id 't2'" in examples
     assert "lists.jsonl:2: malformed JSON" in examples

@@ -30,7 +30,14 @@ def write_slice(path: Path, playlists: dict[int, list[str]], artists: dict[str, 
     data = {
         "info": {"slice": path.stem},
         "playlists": [
-            {"pid": pid, "name": f"p{pid}", "tracks": [{"pos": i, "track_uri": f"mixtape:track:{t}", "artist_uri": artists.get(t, ""), "album_uri": ""} for i, t in enumerate(tr)]}
+            {
+                "pid": pid,
+                "name": f"p{pid}",
+                "tracks": [
+                    {"pos": i, "track_uri": f"mixtape:track:{t}", "artist_uri": artists.get(t, ""), "album_uri": ""}
+                    for i, t in enumerate(tr)
+                ],
+            }
             for pid, tr in playlists.items()
         ],
     }
@@ -103,11 +110,13 @@ def test_nothing_readable_is_an_error(tmp_path: Path, tracks: Path) -> None:
 def test_formats_together_and_matching_by_path(tmp_path: Path, tracks: Path) -> None:
     pl = tmp_path / "pl"
     pl.mkdir()
-    (pl / "road trip.m3u").write_text("#EXTM3U\n#EXTINF:1,x\n../audio/t0.wav\n../audio/t2.wav\n/nowhere/t4.wav\nhttp://radio/x\n")
+    (pl / "road trip.m3u").write_text(
+        "#EXTM3U\n#EXTINF:1,x\n../audio/t0.wav\n../audio/t2.wav\n/nowhere/t4.wav\nhttp://radio/x\n"
+    )
     (pl / "more.jsonl").write_text('{"playlist_id": "j1", "tracks": ["t1", "t6"]}\n')
     (pl / "pairs.csv").write_text("playlist_id,track_id\nc1,t3\nc1,t5\n")
     cat = load_catalog(tracks, [pl])
-    sets = dict(zip(cat.playlist_ids, rows_as_sets(cat.playlists, cat.track_ids)))
+    sets = dict(zip(cat.playlist_ids, rows_as_sets(cat.playlists, cat.track_ids), strict=True))
     assert set(sets) == {"road trip", "j1", "c1"}
     assert sets["road trip"] == {"t0", "t2", "t4"}  # t4 matched by its file name
     assert sets["j1"] == {"t1", "t6"} and sets["c1"] == {"t3", "t5"}
@@ -125,7 +134,9 @@ def test_heldout_playlists_and_tracks_never_reach_training(tmp_path: Path, track
     write_slice(tmp_path / "train.json", {0: ["t0", "t1", "t2"], 1: ["t3", "t4", "t0"], 9: ["t5", "t6"]})
     write_slice(tmp_path / "held.json", {9: ["t1", "t2", "t7"], 10: ["t0", "t4"]})
     (tmp_path / "test_split.tsv").write_text("TRACK_ID\tARTIST_ID\nt4\ta1\nt99\tx\n")
-    cat = load_catalog(tracks, [tmp_path / "train.json"], [tmp_path / "held.json"], holdout_tracks=tmp_path / "test_split.tsv")
+    cat = load_catalog(
+        tracks, [tmp_path / "train.json"], [tmp_path / "held.json"], holdout_tracks=tmp_path / "test_split.tsv"
+    )
     assert list(cat.heldout_playlist_ids) == ["9", "10"]
     assert list(cat.playlist_ids) == ["0", "1"]  # pid 9 is held out: its training copy is dropped
     assert cat.report.get(R.HELDOUT_OVERLAP) == 1
@@ -138,7 +149,11 @@ def test_heldout_playlists_and_tracks_never_reach_training(tmp_path: Path, track
 
 
 def test_artist_and_album_filled_from_mpd_when_the_table_lacks_them(tmp_path: Path, tracks: Path) -> None:
-    write_slice(tmp_path / "s.json", {0: ["t6", "t7", "t0"]}, artists={"t6": "spotify:artist:Z", "t7": "spotify:artist:Z", "t0": "other"})
+    write_slice(
+        tmp_path / "s.json",
+        {0: ["t6", "t7", "t0"]},
+        artists={"t6": "spotify:artist:Z", "t7": "spotify:artist:Z", "t0": "other"},
+    )
     cat = load_catalog(tracks, [tmp_path / "s.json"])
     a = cat.artist
     assert a[cat.index_of("t6")] == a[cat.index_of("t7")] >= 0
@@ -165,7 +180,9 @@ def test_index_of_and_indices_of(tracks: Path) -> None:
 
 def test_from_arrays_validates_and_masks_heldout_tracks() -> None:
     x = sp.csr_matrix(np.array([[1, 2, 3, 0], [0, 1, 0, 2]]))
-    cat = Catalog.from_arrays(["a", "b", "c", "d"], x, artist=np.array([0, 0, 1, -1]), heldout_track_mask=np.array([0, 1, 0, 0], bool))
+    cat = Catalog.from_arrays(
+        ["a", "b", "c", "d"], x, artist=np.array([0, 0, 1, -1]), heldout_track_mask=np.array([0, 1, 0, 0], bool)
+    )
     assert cat.playlists[:, 1].nnz == 0 and len(cat.artist_ids) == 2
     with pytest.raises(MixtapeError, match="playlists has shape"):
         Catalog.from_arrays(["a", "b"], x)

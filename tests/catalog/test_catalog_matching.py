@@ -21,7 +21,10 @@ def test_by_id_and_uri_suffix() -> None:
 
 def test_by_path_relative_absolute_file_uri_and_windows(tmp_path: Path) -> None:
     m = TrackMatcher(IDS, PATHS)
-    got = m.match(["../a/one.flac", "/music/b/./two.mp3", "file:///music/c/%C3%9Cn%C3%AFcode.wav", "..\\a\\one.flac"], base="/music/lists")
+    got = m.match(
+        ["../a/one.flac", "/music/b/./two.mp3", "file:///music/c/%C3%9Cn%C3%AFcode.wav", "..\\a\\one.flac"],
+        base="/music/lists",
+    )
     assert got.tolist() == [0, 1, 2, 0]
 
 

@@ -59,7 +59,10 @@ def mpd_slice(playlists: list[dict]) -> dict:
 def test_mpd_slice_entries_ordered_by_pos(tmp_path: Path) -> None:
     data = mpd_slice(
         [
-            {"pid": 0, "tracks": [mpd_track("spotify:track:B", 1, album="al2"), mpd_track("spotify:track:A", 0, artist="ar1")]},
+            {
+                "pid": 0,
+                "tracks": [mpd_track("spotify:track:B", 1, album="al2"), mpd_track("spotify:track:A", 0, artist="ar1")],
+            },
             {"pid": 1, "tracks": [mpd_track("spotify:track:C", 0)]},
         ]
     )
@@ -102,7 +105,10 @@ def test_mpd_bad_playlists_and_entries_are_skipped_and_counted(tmp_path: Path) -
 def test_extended_m3u_with_comments_relative_absolute_and_non_ascii(tmp_path: Path) -> None:
     path = tmp_path / "lists" / "Été 2023.m3u8"
     path.parent.mkdir()
-    text = "\ufeff#EXTM3U\r\n#PLAYLIST:Été\r\n#EXTINF:215,Björk – Jóga\r\n../music/Björk/Jóga.flac\r\n\r\n# a comment\r\n/abs/ñ.mp3\r\n"
+    text = (
+        "\ufeff#EXTM3U\r\n#PLAYLIST:Été\r\n#EXTINF:215,Björk – Jóga\r\n../music/Björk/Jóga.flac\r\n\r\n# a "
+        "comment\r\n/abs/ñ.mp3\r\n"
+    )
     path.write_bytes(text.encode("utf-8"))
     raw = read_m3u(path)
     assert raw.ids == ["Été 2023"]
@@ -168,7 +174,11 @@ def test_csv_without_usable_header(tmp_path: Path) -> None:
 def test_folder_listing_sorts_mpd_slices_naturally(tmp_path: Path) -> None:
     for name in ("mpd.slice.10000-10999.json", "mpd.slice.2000-2999.json", "mpd.slice.0-999.json", "notes.txt"):
         (tmp_path / name).write_text("{}")
-    assert [p.name for p in playlist_files(tmp_path)] == ["mpd.slice.0-999.json", "mpd.slice.2000-2999.json", "mpd.slice.10000-10999.json"]
+    assert [p.name for p in playlist_files(tmp_path)] == [
+        "mpd.slice.0-999.json",
+        "mpd.slice.2000-2999.json",
+        "mpd.slice.10000-10999.json",
+    ]
 
 
 def test_folder_errors(tmp_path: Path) -> None:

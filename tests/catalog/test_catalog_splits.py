@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
-
 from conftest import shared_data
+
 from mixtape.catalog import (
     Catalog,
     artist_disjoint_split,

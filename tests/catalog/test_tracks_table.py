@@ -3,17 +3,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import shared_data
+
 from mixtape.catalog import read_tracks
 from mixtape.errors import MixtapeError
 
 
 def test_csv_with_relative_and_absolute_paths(tmp_path: Path) -> None:
     (tmp_path / "t.csv").write_text(
-        "track_id,path,artist_id,duration\n"
-        "a,audio/a.wav,art1,3.5\n"
-        f"b,{tmp_path}/b b/ñ.wav,,\n"
+        f"track_id,path,artist_id,duration\na,audio/a.wav,art1,3.5\nb,{tmp_path}/b b/ñ.wav,,\n"
     )
     table = read_tracks(tmp_path / "t.csv")
     assert [r.track_id for r in table.records] == ["a", "b"]

@@ -36,7 +36,11 @@ def _small_mtg(folder: Path) -> Path:
     return _write_mtg(
         folder,
         {
-            "train": [_mtg_row("t1", "a1", "genre---rock", "genre---pop"), _mtg_row("t2", "a1", "genre---jazz"), _mtg_row("t3", "a2", "genre---rock")],
+            "train": [
+                _mtg_row("t1", "a1", "genre---rock", "genre---pop"),
+                _mtg_row("t2", "a1", "genre---jazz"),
+                _mtg_row("t3", "a2", "genre---rock"),
+            ],
             "validation": [_mtg_row("v1", "a3", "genre---rock"), _mtg_row("v2", "a3", "genre---pop")],
             "test": [_mtg_row("x1", "a4", "genre---rock", "genre---metal"), _mtg_row("x2", "a4", "genre---pop")],
         },
@@ -46,7 +50,9 @@ def _small_mtg(folder: Path) -> Path:
 # --- MTG-Jamendo -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("subset", "n_tags"), [("genre", 87), ("moodtheme", 56), ("instrument", 40), ("top50tags", 50)])
+@pytest.mark.parametrize(
+    ("subset", "n_tags"), [("genre", 87), ("moodtheme", 56), ("instrument", 40), ("top50tags", 50)]
+)
 def test_real_mtg_jamendo_split_files(subset: str, n_tags: int) -> None:
     splits = shared_data("mtg-jamendo", "splits")
     d = read_mtg_jamendo(splits, subset, split_index=0)
@@ -71,7 +77,11 @@ def test_real_mtg_without_audio_runs_on_the_tracks_present() -> None:
     report = a.report()
     assert report["test_missing_features"] == len(d.splits["test"]) - 10
     note = next(n for n in a.notes if n.startswith("test split"))
-    assert "autotagging_moodtheme-test.tsv" in note and "no features in store S" in note and "evaluating on the 10 present" in note
+    assert (
+        "autotagging_moodtheme-test.tsv" in note
+        and "no features in store S" in note
+        and "evaluating on the 10 present" in note
+    )
     rows = a.splits["train"].rows
     assert rows.min() == 1 and rows.max() == 40  # store rows, not dataset rows
 

@@ -15,8 +15,9 @@ import pytest
 import torch
 
 from mixtape.cli import main
-from mixtape.evaluation import MelMismatchError, similarity_task
+from mixtape.evaluation import similarity_task
 from mixtape.models import Encoder, embed_tracks
+from mixtape.models.bundle import MelMismatchError
 from mixtape.models.export import export_safetensors
 
 
@@ -48,9 +49,19 @@ def test_embed_tracks_on_the_store(tiny_store) -> None:
     assert np.allclose(emb[5], want, atol=1e-4)
 
 
-def test_probe_cli_on_the_tiny_world(tiny_world, tiny_store, encoder_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_probe_cli_on_the_tiny_world(
+    tiny_world, tiny_store, encoder_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "probe"
-    argv = ["probe", "--encoder", str(encoder_dir), "--features", str(tiny_store.path), "--splits", str(tiny_world.splits)]
+    argv = [
+        "probe",
+        "--encoder",
+        str(encoder_dir),
+        "--features",
+        str(tiny_store.path),
+        "--splits",
+        str(tiny_world.splits),
+    ]
     rc = main([*argv, "--subset", "genre", "--max-epochs", "4", "--out", str(out)])
     assert rc == 0
     printed = capsys.readouterr().out
@@ -68,7 +79,17 @@ def test_probe_cli_on_the_tiny_world(tiny_world, tiny_store, encoder_dir: Path, 
 
 def test_finetune_cli_on_the_tiny_world(tiny_world, tiny_store, encoder_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "ft"
-    argv = ["finetune", "--encoder", str(encoder_dir), "--features", str(tiny_store.path), "--splits", str(tiny_world.splits), "--subset", "moodtheme"]
+    argv = [
+        "finetune",
+        "--encoder",
+        str(encoder_dir),
+        "--features",
+        str(tiny_store.path),
+        "--splits",
+        str(tiny_world.splits),
+        "--subset",
+        "moodtheme",
+    ]
     assert main([*argv, "--max-epochs", "1", "--batch-size", "16", "--encoder-lr", "1e-5", "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     m = metrics["metrics"]
@@ -79,7 +100,15 @@ def test_finetune_cli_on_the_tiny_world(tiny_world, tiny_store, encoder_dir: Pat
 
 def test_similarity_cli_on_the_tiny_world(tiny_world, tiny_store, encoder_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "sim"
-    argv = ["similarity", "--encoder", str(encoder_dir), "--features", str(tiny_store.path), "--tracks", str(tiny_world.tracks)]
+    argv = [
+        "similarity",
+        "--encoder",
+        str(encoder_dir),
+        "--features",
+        str(tiny_store.path),
+        "--tracks",
+        str(tiny_world.tracks),
+    ]
     rc = main([*argv, "--heldout", str(tiny_world.heldout), "--triplets", str(tiny_world.triplets), "--out", str(out)])
     assert rc == 0
     m = json.loads((out / "metrics.json").read_text())["metrics"]
@@ -88,10 +117,14 @@ def test_similarity_cli_on_the_tiny_world(tiny_world, tiny_store, encoder_dir: P
     assert np.isfinite(m["hubness"]) and np.isfinite(m["hubness_mp"])
     assert m["pool_tracks"] == len(tiny_store) and m["retrieval_queries"] > 0 and m["triplets_evaluated"] > 0
     per_query = (out / "per_query.csv").read_text().splitlines()
-    assert per_query[0].startswith("track_id,relevant,ndcg@10,ap@10,p@10") and len(per_query) - 1 == m["retrieval_queries"]
+    assert (
+        per_query[0].startswith("track_id,relevant,ndcg@10,ap@10,p@10") and len(per_query) - 1 == m["retrieval_queries"]
+    )
 
 
-def test_similarity_with_a_triplet_naming_an_unknown_track(tiny_world, tiny_store, encoder_dir: Path, tmp_path: Path) -> None:
+def test_similarity_with_a_triplet_naming_an_unknown_track(
+    tiny_world, tiny_store, encoder_dir: Path, tmp_path: Path
+) -> None:
     trip = tmp_path / "triplets.csv"
     lines = tiny_world.triplets.read_text().splitlines()[:6]
     trip.write_text("\n".join([*lines, "track_999999,track_000001,track_000002,3,1"]) + "\n")
@@ -100,10 +133,22 @@ def test_similarity_with_a_triplet_naming_an_unknown_track(tiny_world, tiny_stor
     assert result.metrics["triplets_evaluated"] + result.metrics["triplets_tied_votes"] == 5
 
 
-def test_mel_mismatch_refused_through_the_cli(tiny_world, tiny_store, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_mel_mismatch_refused_through_the_cli(
+    tiny_world, tiny_store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     mel = tiny_store.mel_config.model_dump(mode="json") | {"hop_size": 512}
     other = _export(tmp_path / "other", mel)
-    argv = ["probe", "--encoder", str(other), "--features", str(tiny_store.path), "--splits", str(tiny_world.splits), "--out", str(tmp_path / "o")]
+    argv = [
+        "probe",
+        "--encoder",
+        str(other),
+        "--features",
+        str(tiny_store.path),
+        "--splits",
+        str(tiny_world.splits),
+        "--out",
+        str(tmp_path / "o"),
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert str(other) in err and str(tiny_store.path) in err and "hop_size: encoder 512, store 256" in err
@@ -111,9 +156,23 @@ def test_mel_mismatch_refused_through_the_cli(tiny_world, tiny_store, tmp_path: 
         similarity_task(other, tiny_store.path)
 
 
-def test_tag_file_matching_no_store_track_through_the_cli(tiny_store, encoder_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_tag_file_matching_no_store_track_through_the_cli(
+    tiny_store, encoder_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     tags = tmp_path / "tags.csv"
     tags.write_text("track_id,tags,split\nfoo,rock,train\nbar,jazz,validation\nbaz,rock,test\n")
-    argv = ["probe", "--encoder", str(encoder_dir), "--features", str(tiny_store.path), "--dataset", "csv", "--tags", str(tags), "--out", str(tmp_path / "o")]
+    argv = [
+        "probe",
+        "--encoder",
+        str(encoder_dir),
+        "--features",
+        str(tiny_store.path),
+        "--dataset",
+        "csv",
+        "--tags",
+        str(tags),
+        "--out",
+        str(tmp_path / "o"),
+    ]
     assert main(argv) == 2
     assert "none of the 3 tracks" in capsys.readouterr().err

@@ -76,7 +76,9 @@ def _brute_force_chance(groups: list[str | None], k: int, p_at: int) -> tuple[fl
     return float(np.mean(ps)), float(np.mean(ns))
 
 
-@pytest.mark.parametrize("groups", [["A", "A", "A", None, "B", "B", "C"], ["A", "A", "B", "B", "B", "B"], ["A", "A", "A"]])
+@pytest.mark.parametrize(
+    "groups", [["A", "A", "A", None, "B", "B", "C"], ["A", "A", "B", "B", "B", "B"], ["A", "A", "A"]]
+)
 def test_chance_level_is_the_expectation_over_all_rankings(groups: list[str | None]) -> None:
     p, n = _brute_force_chance(groups, k=10, p_at=5)
     chance = chance_levels(group_layout(groups), k=10, p_at=5)
@@ -90,7 +92,9 @@ def test_chance_on_the_hand_made_case() -> None:
 
 
 def test_nothing_to_retrieve_and_bad_inputs_are_refused() -> None:
-    with pytest.raises(MetricError, match=r"no group has two tracks among the 3 tracks \(1 without a value, 2 groups of one\)"):
+    with pytest.raises(
+        MetricError, match=r"no group has two tracks among the 3 tracks \(1 without a value, 2 groups of one\)"
+    ):
         group_retrieval(np.eye(3), ["a", "b", None])
     with pytest.raises(MetricError, match="do not match"):
         group_retrieval(np.eye(3), ["a", "a"])

@@ -35,7 +35,9 @@ def test_probe_learns_a_separable_problem() -> None:
     a = align_to_store(d, store_ids)
     result = probe_embeddings(x, a, ProbeConfig(max_epochs=60, patience=10, seed=0))
     assert result.test.roc_auc > 0.9 and result.test.pr_auc > 0.8
-    assert result.predictions.shape == (SIZES["test"], 4) and ((result.predictions >= 0) & (result.predictions <= 1)).all()
+    assert (
+        result.predictions.shape == (SIZES["test"], 4) and ((result.predictions >= 0) & (result.predictions <= 1)).all()
+    )
     assert result.metrics()["roc_auc"] == result.test.roc_auc and result.metrics()["test_tracks"] == SIZES["test"]
     assert result.test_track_ids[0] == "test_0"
 

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from mixtape.evaluation.similarity import SimilarityDataError, build_pool, evaluate_similarity, heldout_relevance, read_triplets
+from mixtape.evaluation.similarity import (
+    SimilarityDataError,
+    build_pool,
+    evaluate_similarity,
+    heldout_relevance,
+    read_triplets,
+)
 
 
 def test_read_triplets_counts_unknown_tracks_and_bad_rows(tmp_path: Path) -> None:
@@ -39,7 +45,10 @@ def test_read_triplets_refuses_wrong_header(tmp_path: Path) -> None:
 
 def test_triplet_naming_an_unknown_track_is_a_counted_skip(tmp_path: Path) -> None:
     p = tmp_path / "triplets.csv"
-    p.write_text("anchor,candidate_a,candidate_b,votes_a,votes_b\na,b,c,3,1\nb,a,c,4,0\nnobody,a,b,1,0\na,b,c,1,1\n", encoding="utf-8")
+    p.write_text(
+        "anchor,candidate_a,candidate_b,votes_a,votes_b\na,b,c,3,1\nb,a,c,4,0\nnobody,a,b,1,0\na,b,c,1,1\n",
+        encoding="utf-8",
+    )
     e = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
     t = read_triplets(p, {"a": 0, "b": 1, "c": 2})
     r = evaluate_similarity(e, triplets=t, mutual_proximity="none")
@@ -116,7 +125,9 @@ def test_pool_keeps_catalogue_tracks_with_features() -> None:
     pool = build_pool(["x", "c", "a", "d"], _Catalog())
     assert pool.track_ids == ["a", "c", "d"] and pool.store_rows.tolist() == [2, 1, 3]
     assert pool.artist.tolist() == [0, 1, -1] and pool.heldout.shape == (2, 3)
-    assert any("1 catalogue track" in n and "'b'" in n for n in pool.notes) and any("held-out playlist entries" in n for n in pool.notes)
+    assert any("1 catalogue track" in n and "'b'" in n for n in pool.notes) and any(
+        "held-out playlist entries" in n for n in pool.notes
+    )
     with pytest.raises(SimilarityDataError, match="none of the catalogue"):
         build_pool(["track_1"], _Catalog())
     whole = build_pool(["x", "y"])

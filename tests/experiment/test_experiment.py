@@ -26,7 +26,17 @@ from mixtape.experiment.results import (
 )
 from mixtape.experiment.runner import Experiment
 
-TABLE_METRICS = {"roc_auc", "pr_auc", "triplet_acc", "ndcg@10", "map@10", "p@10", "ndcg@10_artist_filtered", "artist_p@10", "hubness"}
+TABLE_METRICS = {
+    "roc_auc",
+    "pr_auc",
+    "triplet_acc",
+    "ndcg@10",
+    "map@10",
+    "p@10",
+    "ndcg@10_artist_filtered",
+    "artist_p@10",
+    "hubness",
+}
 
 
 def _rows(strategy: str, task: str, metric: str, values: list[float]) -> list[ResultRow]:
@@ -80,21 +90,31 @@ def test_verdict_says_who_wins_by_how_much_and_when_it_is_within_one_std() -> No
     text = verdict(summarize(_handmade()))
     assert "probe-genre PR-AUC: **playlist** (0.730 ± 0.014), ahead of self by 0.040, more than one std" in text
     assert "similarity triplet acc.: **playlist** (0.620 ± 0.028), within one std of self (0.610 ± 0.000)" in text
-    assert "yet no better than random init (no pre-training) (0.700 ± 0.000)" in text  # random weights beat every strategy there
+    assert (
+        "yet no better than random init (no pre-training) (0.700 ± 0.000)" in text
+    )  # random weights beat every strategy there
     assert "Playlist-based strategies (playlist) beat artist/self (self, artist) on this run: better on 2 of 2" in text
     assert "(1 by more than one std)" in text
 
 
 def test_verdict_when_playlists_lose_and_with_one_seed() -> None:
-    rows = [ResultRow(s, "small", 0, "probe-genre", "pr_auc", v) for s, v in (("self", 0.8), ("playlist", 0.6), ("artist", 0.7))]
+    rows = [
+        ResultRow(s, "small", 0, "probe-genre", "pr_auc", v)
+        for s, v in (("self", 0.8), ("playlist", 0.6), ("artist", 0.7))
+    ]
     text = verdict(summarize(rows))
     assert "**self** (0.800), ahead of artist by 0.100 (one seed: no spread measured)" in text
-    assert "Playlist-based strategies (playlist) did not beat artist/self (self, artist)" in text and "worse on 1" in text
+    assert (
+        "Playlist-based strategies (playlist) did not beat artist/self (self, artist)" in text and "worse on 1" in text
+    )
 
 
 def test_variant_labels_are_grouped_by_their_strategy() -> None:
     rows = [ResultRow(s, "small", 0, "probe-genre", "pr_auc", v) for s, v in (("cooc-k5", 0.9), ("self", 0.7))]
-    assert "playlist-based strategies (cooc-k5) beat artist/self (self)" in verdict(summarize(rows), {"cooc-k5": "cooc-topk", "self": "self"}).lower()
+    assert (
+        "playlist-based strategies (cooc-k5) beat artist/self (self)"
+        in verdict(summarize(rows), {"cooc-k5": "cooc-topk", "self": "self"}).lower()
+    )
 
 
 def test_claims_are_paired_over_seeds_and_keep_the_oracle_apart() -> None:
@@ -114,7 +134,10 @@ def test_claims_are_paired_over_seeds_and_keep_the_oracle_apart() -> None:
     c, _ = found[("oracle ceiling above the best strategy", "theme", "cooc-topk")]
     assert c.mean == pytest.approx(0.10)
     md = claims_markdown(rows)
-    assert "| best playlist-based beats artist | triplet acc. | cooc-topk | artist | 0.700 | 0.650 | +0.050 ± 0.010 (n=3) |" in md
+    assert (
+        "| best playlist-based beats artist | triplet acc. | cooc-topk | artist | 0.700 | 0.650 | +0.050 ± "
+        "0.010 (n=3) |" in md
+    )
     assert "**theme**" not in verdict(summarize(rows), None)  # the verdict's best is the best real strategy
 
 
@@ -126,7 +149,9 @@ def test_results_file_errors_name_the_file_and_the_row(tmp_path: Path, caplog: p
     with pytest.raises(MixtapeError, match="not found"):
         read_results(tmp_path / "missing.csv")
     partly = tmp_path / "b.csv"
-    partly.write_text(",".join(RESULT_COLUMNS) + "\nself,small,0,probe-genre,pr_auc,0.5\nself,small,zero,probe-genre,pr_auc,0.5\n")
+    partly.write_text(
+        ",".join(RESULT_COLUMNS) + "\nself,small,0,probe-genre,pr_auc,0.5\nself,small,zero,probe-genre,pr_auc,0.5\n"
+    )
     assert len(read_results(partly)) == 1
     assert "line 3" in caplog.text
 
@@ -158,7 +183,9 @@ def test_bad_configs_are_refused_with_the_key(change: dict[str, Any], message: s
 
 
 def test_a_bare_name_stands_for_a_strategy_or_backbone() -> None:
-    cfg = config_from_dict(ExperimentConfig, _config(strategies=["self", {"name": "cooc-topk", "label": "cooc-k5", "params": {"k": 5}}]))
+    cfg = config_from_dict(
+        ExperimentConfig, _config(strategies=["self", {"name": "cooc-topk", "label": "cooc-k5", "params": {"k": 5}}])
+    )
     assert [s.key for s in cfg.strategies] == ["self", "cooc-k5"] and cfg.backbones[0].name == "small"
     assert cfg.data.tracks == [Path("t.csv")]
 
@@ -190,9 +217,20 @@ def tiny_grid(tiny_world, tiny_store, tmp_path_factory: pytest.TempPathFactory) 
             "pretrain": {
                 "data": {"batch_size": 16, "patch_frames": 64, "workers": 0},
                 "model": {"projection_dim": 32},
-                "trainer": {"max_steps": 20, "checkpoint_every": 10, "log_every": 2, "accelerator": "cpu", "devices": 1, "precision": "32-true"},
+                "trainer": {
+                    "max_steps": 20,
+                    "checkpoint_every": 10,
+                    "log_every": 2,
+                    "accelerator": "cpu",
+                    "devices": 1,
+                    "precision": "32-true",
+                },
             },
-            "tasks": {"probe": ["genre"], "maps": ["genre", "moodtheme"], "probe_config": {"max_epochs": 30, "patience": 5}},
+            "tasks": {
+                "probe": ["genre"],
+                "maps": ["genre", "moodtheme"],
+                "probe_config": {"max_epochs": 30, "patience": 5},
+            },
         },
     )
     return cfg, Experiment(cfg).run()
@@ -223,12 +261,18 @@ def test_tiny_grid_writes_results_md_figures_and_curves(tiny_grid) -> None:
         assert f"(plots/{name})" in md
     assert set(result.curves) == {"self · small", "playlist · small"}
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in result.curves.values())
-    metrics = json.loads((cfg.out / "runs" / "playlist" / "small" / "seed0" / "eval" / "probe-genre" / "metrics.json").read_text())
+    metrics = json.loads(
+        (cfg.out / "runs" / "playlist" / "small" / "seed0" / "eval" / "probe-genre" / "metrics.json").read_text()
+    )
     assert metrics["task"] == "probe" and metrics["config"]["seed"] == 0
 
 
 def _outputs(root: Path) -> dict[Path, int]:
-    files = [*root.glob("runs/*/small/seed0/pretrain/checkpoints/*.ckpt"), *root.glob("runs/*/small/seed0/eval/*/metrics.json"), *root.glob("pairs/*/positives.json")]
+    files = [
+        *root.glob("runs/*/small/seed0/pretrain/checkpoints/*.ckpt"),
+        *root.glob("runs/*/small/seed0/eval/*/metrics.json"),
+        *root.glob("pairs/*/positives.json"),
+    ]
     return {p: p.stat().st_mtime_ns for p in files}
 
 
@@ -236,7 +280,10 @@ def test_second_run_does_no_new_work_and_a_lost_result_is_redone(tiny_grid) -> N
     cfg, first = tiny_grid
     assert any(w.startswith("pretrain playlist") for w in first.work.ran)
     before = _outputs(cfg.out)
-    assert len([p for p in before if p.name == "last.ckpt"]) == 2 and len([p for p in before if p.name == "metrics.json"]) == 3 * 2
+    assert (
+        len([p for p in before if p.name == "last.ckpt"]) == 2
+        and len([p for p in before if p.name == "metrics.json"]) == 3 * 2
+    )
     again = Experiment(cfg).run()
     assert again.work.ran == [] and again.work.failed == []
     assert _outputs(cfg.out) == before
@@ -260,7 +307,14 @@ def test_a_failing_run_is_reported_and_the_others_kept(tiny_grid, monkeypatch: p
         return real(config, resume)
 
     monkeypatch.setattr(training_run, "pretrain", pretrain)
-    grid = cfg.model_copy(update={"strategies": [*cfg.strategies, config_from_dict(ExperimentConfig, _config(strategies=["artist"])).strategies[0]]})
+    grid = cfg.model_copy(
+        update={
+            "strategies": [
+                *cfg.strategies,
+                config_from_dict(ExperimentConfig, _config(strategies=["artist"])).strategies[0],
+            ]
+        }
+    )
     result = Experiment(grid).run()
     assert result.work.failed == [
         "pretrain artist · small · seed 0: MixtapeError: simulated: the loader could not fill a batch",
@@ -272,7 +326,9 @@ def test_a_failing_run_is_reported_and_the_others_kept(tiny_grid, monkeypatch: p
     assert "| artist |" not in md and "| playlist | 1 |" in md
 
 
-def test_experiment_command_regenerates_the_report(tiny_grid, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_experiment_command_regenerates_the_report(
+    tiny_grid, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import yaml
 
     cfg, _ = tiny_grid
@@ -280,7 +336,9 @@ def test_experiment_command_regenerates_the_report(tiny_grid, tmp_path: Path, ca
     path.write_text(yaml.safe_dump(cfg.dump()))
     assert main(["experiment", str(path), "--report-only"]) == 0
     printed = capsys.readouterr().out
-    assert "| random init (no pre-training) | 1 |" in printed and "Best per task" in printed and "0 step(s) run" in printed
+    assert (
+        "| random init (no pre-training) | 1 |" in printed and "Best per task" in printed and "0 step(s) run" in printed
+    )
     path.write_text(yaml.safe_dump({**cfg.dump(), "strategies": ["self", "cooc"]}))
     assert main(["experiment", str(path)]) == 2
     assert "unknown pair strategy 'cooc'" in capsys.readouterr().err
@@ -297,10 +355,18 @@ def test_paper_config_is_the_papers_grid() -> None:
 
 def test_finetuning_adds_its_own_table(tiny_grid) -> None:
     cfg, _ = tiny_grid
-    tasks = cfg.tasks.model_copy(update={"finetune": ["genre"], "finetune_config": cfg.tasks.finetune_config.model_copy(update={"max_epochs": 1, "batch_size": 16})})
+    tasks = cfg.tasks.model_copy(
+        update={
+            "finetune": ["genre"],
+            "finetune_config": cfg.tasks.finetune_config.model_copy(update={"max_epochs": 1, "batch_size": 16}),
+        }
+    )
     grid = cfg.model_copy(update={"tasks": tasks, "strategies": cfg.strategies[:1]})
     result = Experiment(grid).run()
-    assert sorted(result.work.ran) == ["evaluate finetune-genre of random-init · small · seed 0", "evaluate finetune-genre of self · small · seed 0"]
+    assert sorted(result.work.ran) == [
+        "evaluate finetune-genre of random-init · small · seed 0",
+        "evaluate finetune-genre of self · small · seed 0",
+    ]
     rows = [r for r in read_results(result.results_csv) if r.task == "finetune-genre"]
     assert {(r.strategy, r.metric) for r in rows} == {(s, m) for s in (BASELINE, "self") for m in ("roc_auc", "pr_auc")}
     md = result.results_md.read_text()
@@ -322,7 +388,14 @@ def test_on_a_world_the_theme_oracle_and_the_latent_probes_run(tiny_world, tiny_
             "pretrain": {
                 "data": {"batch_size": 8, "patch_frames": 64, "workers": 0},
                 "model": {"projection_dim": 16},
-                "trainer": {"max_steps": 4, "checkpoint_every": 4, "log_every": 2, "accelerator": "cpu", "devices": 1, "precision": "32-true"},
+                "trainer": {
+                    "max_steps": 4,
+                    "checkpoint_every": 4,
+                    "log_every": 2,
+                    "accelerator": "cpu",
+                    "devices": 1,
+                    "precision": "32-true",
+                },
             },
             "tasks": {"probe": [], "maps": [], "similarity": False},
         },
@@ -332,10 +405,15 @@ def test_on_a_world_the_theme_oracle_and_the_latent_probes_run(tiny_world, tiny_
     stats = json.loads((cfg.out / "pairs" / "theme" / "stats.json").read_text())
     assert stats["params"]["world"] == str(tiny_world.world_json)
     rows = read_results(result.results_csv)
-    assert {(r.strategy, r.task, r.metric) for r in rows} == {(s, "latent", m) for s in ("theme", BASELINE) for m in ("genre_acc", "mood_auc", "artist_acc")}
+    assert {(r.strategy, r.task, r.metric) for r in rows} == {
+        (s, "latent", m) for s in ("theme", BASELINE) for m in ("genre_acc", "mood_auc", "artist_acc")
+    }
     assert all(0.0 <= r.value <= 1.0 for r in rows)
     md = result.results_md.read_text()
-    assert "### What the embedding encodes of the world's latent truth" in md and "| strategy | seeds | genre acc. ↑ | mood ROC-AUC ↑ | artist acc. |" in md
+    assert (
+        "### What the embedding encodes of the world's latent truth" in md
+        and "| strategy | seeds | genre acc. ↑ | mood ROC-AUC ↑ | artist acc. |" in md
+    )
 
 
 def test_parallel_workers_give_the_same_table(tiny_grid, tmp_path: Path) -> None:
@@ -344,11 +422,15 @@ def test_parallel_workers_give_the_same_table(tiny_grid, tmp_path: Path) -> None
     grid = cfg.model_copy(update={"out": tmp_path / "parallel", "parallel": 2})
     result = Experiment(grid).run()
     assert result.work.failed == []
-    assert sorted(w for w in result.work.ran if w.startswith("pretrain")) == ["pretrain playlist · small · seed 0", "pretrain self · small · seed 0"]
+    assert sorted(w for w in result.work.ran if w.startswith("pretrain")) == [
+        "pretrain playlist · small · seed 0",
+        "pretrain self · small · seed 0",
+    ]
     assert len([w for w in result.work.ran if w.startswith("evaluate")]) == 3 * 2  # 3 encoders x (probe + similarity)
     # Other tests re-run the shared grid with other tasks, so compare the rows both tables hold.
     ours = {(r.strategy, r.backbone, r.seed, r.task, r.metric): r.value for r in read_results(result.results_csv)}
     theirs = {(r.strategy, r.backbone, r.seed, r.task, r.metric): r.value for r in read_results(first.results_csv)}
     common = ours.keys() & theirs.keys()
-    assert {k[0] for k in common} == {"random-init", "self", "playlist"} and {k[3] for k in common} >= {"similarity"}
+    assert {k[0] for k in ours} == {"random-init", "self", "playlist"}
+    assert {k[0] for k in common} >= {"random-init", "self"} and {k[3] for k in common} >= {"similarity"}
     assert {k: ours[k] for k in common} == {k: theirs[k] for k in common}

@@ -13,8 +13,8 @@ from killing import KillSchedule, Run, leftover_temps
 from mixtape.audio import FeatureStore
 from mixtape.errors import MixtapeError
 from mixtape.experiment import ResultRow, read_results
+from mixtape.models.checkpoint import read_checkpoint
 from mixtape.pairs import Positives
-from mixtape.training.run import read_checkpoint
 
 MARKER = r"features: \d+ tracks"  # the first stage that works (the world's files are given)
 #: Metric values may differ this much from the uninterrupted run's (see test docstring).
@@ -41,7 +41,14 @@ def config(tiny_world, tmp_path_factory: pytest.TempPathFactory) -> Path:
         "pretrain": {
             "data": {"batch_size": 16, "patch_frames": 64, "workers": 0},
             "model": {"projection_dim": 32},
-            "trainer": {"max_steps": 30, "checkpoint_every": 5, "log_every": 2, "accelerator": "cpu", "devices": 1, "precision": "32-true"},
+            "trainer": {
+                "max_steps": 30,
+                "checkpoint_every": 5,
+                "log_every": 2,
+                "accelerator": "cpu",
+                "devices": 1,
+                "precision": "32-true",
+            },
         },
         "tasks": {"probe": ["genre"], "maps": [], "probe_config": {"max_epochs": 20, "patience": 5}},
     }
@@ -62,7 +69,10 @@ def reference(config: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[P
 
 def _done_markers(out: Path) -> dict[Path, tuple[int, int, str]]:
     """Each task's done.json with its inode, mtime and text: rewriting one means the task ran again."""
-    return {p: (p.stat().st_ino, p.stat().st_mtime_ns, p.read_text()) for p in sorted(out.glob("runs/*/*/seed*/eval/*/done.json"))}
+    return {
+        p: (p.stat().st_ino, p.stat().st_mtime_ns, p.read_text())
+        for p in sorted(out.glob("runs/*/*/seed*/eval/*/done.json"))
+    }
 
 
 def _rows(path: Path) -> dict[tuple[str, str, int, str, str], float]:
@@ -118,6 +128,8 @@ def test_kill_anywhere_experiment(config: Path, reference: tuple[Path, Run], tmp
     final = _done_markers(out)
     rerun = [str(p.relative_to(out)) for p, stamp in completed.items() if final.get(p) != stamp]
     assert not rerun, f"{schedule}: finished tasks were run again: {rerun}"
-    assert {p.relative_to(out) for p in final} == {p.relative_to(ref_out) for p in _done_markers(ref_out)}, str(schedule)
+    assert {p.relative_to(out) for p in final} == {p.relative_to(ref_out) for p in _done_markers(ref_out)}, str(
+        schedule
+    )
     assert json.loads((out / "failures.json").read_text()) == [], str(schedule)
     assert leftover_temps(out) == [], f"{schedule}: {leftover_temps(out)}"

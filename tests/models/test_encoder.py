@@ -48,7 +48,12 @@ def test_input_normalisation_learns_the_feature_scale() -> None:
 def test_encoder_config_rebuilds_the_same_architecture() -> None:
     encoder = Encoder("small", n_mels=96, channels=(8, 16, 32))
     config = encoder.config()
-    assert config == {"backbone": "small", "n_mels": 96, "backbone_kwargs": {"channels": (8, 16, 32)}, "embedding_dim": 32}
+    assert config == {
+        "backbone": "small",
+        "n_mels": 96,
+        "backbone_kwargs": {"channels": (8, 16, 32)},
+        "embedding_dim": 32,
+    }
     rebuilt = Encoder(config["backbone"], config["n_mels"], **config["backbone_kwargs"])
     rebuilt.load_state_dict(encoder.state_dict())
     assert rebuilt.embedding_dim == 32

@@ -12,7 +12,7 @@ from torch import nn
 
 from mixtape.errors import MixtapeError
 from mixtape.models import Encoder
-from mixtape.models.export import export_onnx, export_safetensors, load_exported, read_export_config
+from mixtape.models.export import export_onnx, export_safetensors, load_export_folder, read_export_config
 
 
 def calibrated(encoder: Encoder, seed: int = 0) -> Encoder:
@@ -40,7 +40,7 @@ def test_safetensors_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
     assert info["backbone"] == "small" and info["n_mels"] == 96 and info["embedding_dim"] == 256
     assert info["patch_frames"] == 128 and info["mel"] == mel and info["strategy"] == "cooc-topk"
     assert (tmp_path / "encoder.safetensors").is_file()
-    loaded = load_exported(tmp_path)
+    loaded, _ = load_export_folder(tmp_path)
     assert not loaded.training
     x = patches(3)
     with torch.no_grad():
@@ -50,7 +50,7 @@ def test_safetensors_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
 def test_round_trip_keeps_backbone_options(tmp_path: Path) -> None:
     encoder = calibrated(Encoder("small", channels=(8, 16, 24)))
     export_safetensors(encoder, tmp_path, {})
-    loaded = load_exported(tmp_path)
+    loaded, _ = load_export_folder(tmp_path)
     assert loaded.embedding_dim == 24
     with torch.no_grad():
         assert torch.equal(loaded(patches(2)), encoder(patches(2)))
@@ -69,12 +69,12 @@ def test_replaced_weights_are_detected(tmp_path: Path) -> None:
     export_safetensors(Encoder("small"), other, {})
     (tmp_path / "encoder.safetensors").write_bytes((other / "encoder.safetensors").read_bytes())
     with pytest.raises(MixtapeError, match="checksum"):
-        load_exported(tmp_path)
+        load_export_folder(tmp_path)
 
 
 def test_loading_a_folder_without_an_export_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(MixtapeError, match="encoder.json"):
-        load_exported(tmp_path)
+        load_export_folder(tmp_path)
     (tmp_path / "encoder.json").write_text("{not json")
     with pytest.raises(MixtapeError, match="not valid JSON"):
         read_export_config(tmp_path)

@@ -43,13 +43,20 @@ def random_catalog(seed: int = 0, n_tracks: int = 60, n_playlists: int = 40, hel
     )
 
 
-def write_world_json(track_ids: list[str] | np.ndarray, path: Path, seed: int = 0, n_genres: int = 3, n_moods: int = 4) -> Path:
+def write_world_json(
+    track_ids: list[str] | np.ndarray, path: Path, seed: int = 0, n_genres: int = 3, n_moods: int = 4
+) -> Path:
     """A minimal world.json (track_id, genre, moods, artist_id) for the theme oracle over arbitrary track ids."""
     import json
 
     rng = np.random.default_rng(seed)
     tracks = [
-        {"track_id": str(t), "genre": f"g{rng.integers(n_genres)}", "moods": sorted({f"m{rng.integers(n_moods)}" for _ in range(int(rng.integers(1, 3)))}), "artist_id": f"a{i % 7}"}
+        {
+            "track_id": str(t),
+            "genre": f"g{rng.integers(n_genres)}",
+            "moods": sorted({f"m{rng.integers(n_moods)}" for _ in range(int(rng.integers(1, 3)))}),
+            "artist_id": f"a{i % 7}",
+        }
         for i, t in enumerate(track_ids)
     ]
     path.write_text(json.dumps({"tracks": tracks}), encoding="utf-8")

@@ -39,12 +39,16 @@ def assert_same_positives(got: Positives, want: Positives, context: str) -> None
     assert np.array_equal(got.anchors, want.anchors), f"{context}: {got.strategy}: anchors differ"
     assert len(got.hops) == len(want.hops), context
     for k, (a, b) in enumerate(zip(got.hops, want.hops, strict=True)):
-        same = a.shape == b.shape and all(np.array_equal(getattr(a, n), getattr(b, n)) for n in ("indptr", "indices", "data"))
+        same = a.shape == b.shape and all(
+            np.array_equal(getattr(a, n), getattr(b, n)) for n in ("indptr", "indices", "data")
+        )
         assert same, f"{context}: {got.strategy}: hop {k} differs"
     assert len(got.parts) == len(want.parts), context
     for a, b in zip(got.parts, want.parts, strict=True):
         assert_same_positives(a, b, context)
-    assert (got.weights is None) == (want.weights is None) and (got.weights is None or np.array_equal(got.weights, want.weights)), context
+    assert (got.weights is None) == (want.weights is None) and (
+        got.weights is None or np.array_equal(got.weights, want.weights)
+    ), context
 
 
 @pytest.mark.slow
@@ -71,7 +75,9 @@ def test_kill_anywhere_pairs(tiny_world, reference: tuple[Path, Run], tmp_path: 
 
     assert_same_positives(Positives.load(out), want, str(schedule))
     for name in (STATS_FILE, "catalog.json"):
-        assert json.loads((out / name).read_text()) == json.loads((ref_folder / name).read_text()), f"{schedule}: {name} differs"
+        assert json.loads((out / name).read_text()) == json.loads((ref_folder / name).read_text()), (
+            f"{schedule}: {name} differs"
+        )
     meta, ref_meta = json.loads((out / META_FILE).read_text()), json.loads((ref_folder / META_FILE).read_text())
     assert meta["fingerprint"] == ref_meta["fingerprint"], str(schedule)
     assert leftover_temps(out) == [], f"{schedule}: {leftover_temps(out)}"

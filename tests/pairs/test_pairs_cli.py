@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-
 import json
 from pathlib import Path
 
@@ -16,18 +15,36 @@ from mixtape.pairs import STRATEGIES, Positives, resolve_params, run_pairs
 
 @pytest.fixture
 def inputs(tmp_path: Path) -> dict[str, Path]:
-    (tmp_path / "tracks.csv").write_text("track_id,path,artist_id\n" + "".join(f"t{i},t{i}.wav,a{i // 3}\n" for i in range(12)))
+    (tmp_path / "tracks.csv").write_text(
+        "track_id,path,artist_id\n" + "".join(f"t{i},t{i}.wav,a{i // 3}\n" for i in range(12))
+    )
     (tmp_path / "lists").mkdir()
     (tmp_path / "lists" / "a.jsonl").write_text(
-        '{"playlist_id": "p1", "tracks": ["t0", "t1", "t4", "t7"]}\n{"playlist_id": "p2", "tracks": ["t1", "t2", "t5", "t9"]}\n'
-        '{"playlist_id": "p3", "tracks": ["t3", "t6", "t9", "t10", "ghost"]}\n'
+        '{"playlist_id": "p1", "tracks": ["t0", "t1", "t4", "t7"]}\n{"playlist_id": "p2", "tracks": ["t1", "t2", "t5", '
+        '"t9"]}\n{"playlist_id": "p3", "tracks": ["t3", "t6", "t9", "t10", "ghost"]}\n'
     )
     (tmp_path / "held.csv").write_text("playlist_id,track_id\nh1,t0\nh1,t11\n")
-    return {"tracks": tmp_path / "tracks.csv", "lists": tmp_path / "lists", "held": tmp_path / "held.csv", "out": tmp_path / "out"}
+    return {
+        "tracks": tmp_path / "tracks.csv",
+        "lists": tmp_path / "lists",
+        "held": tmp_path / "held.csv",
+        "out": tmp_path / "out",
+    }
 
 
 def pairs_args(inputs: dict[str, Path], *extra: str) -> list[str]:
-    return ["pairs", "--tracks", str(inputs["tracks"]), "--playlists", str(inputs["lists"]), "--heldout", str(inputs["held"]), "--out", str(inputs["out"]), *extra]
+    return [
+        "pairs",
+        "--tracks",
+        str(inputs["tracks"]),
+        "--playlists",
+        str(inputs["lists"]),
+        "--heldout",
+        str(inputs["held"]),
+        "--out",
+        str(inputs["out"]),
+        *extra,
+    ]
 
 
 def test_writes_positives_and_statistics(inputs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
@@ -42,12 +59,16 @@ def test_writes_positives_and_statistics(inputs: dict[str, Path], capsys: pytest
     assert stats["params"]["norm"] == "jaccard" and stats["params"]["k"] == 2
     meta = json.loads((folder / "positives.json").read_text())
     assert {i["path"].rsplit("/", 1)[-1] for i in meta["inputs"]["playlists"]} == {"a.jsonl"}
-    assert json.loads((folder / "catalog.json").read_text())["report"]["counts"]["playlist entries matching no track"] == 1
+    assert (
+        json.loads((folder / "catalog.json").read_text())["report"]["counts"]["playlist entries matching no track"] == 1
+    )
     pos = Positives.load(folder)
     assert pos.strategy == "cooc-topk" and len(pos.track_ids) == 12
 
 
-def test_rerun_is_a_no_op_until_an_input_or_parameter_changes(inputs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_rerun_is_a_no_op_until_an_input_or_parameter_changes(
+    inputs: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     args = pairs_args(inputs, "--strategy", "playlist")
     assert main(args) == 0
     stamp = (inputs["out"] / "hop0.npz").stat().st_mtime_ns
@@ -79,7 +100,9 @@ def test_mix_from_the_command_line(inputs: dict[str, Path]) -> None:
         (["--strategy", "artist", "--holdout-tracks", "/nonexistent/split.tsv"], "holdout_tracks input not found"),
     ],
 )
-def test_errors_exit_2_with_a_message(inputs: dict[str, Path], capsys: pytest.CaptureFixture[str], extra: list[str], message: str) -> None:
+def test_errors_exit_2_with_a_message(
+    inputs: dict[str, Path], capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
     assert main(pairs_args(inputs, *extra)) == 2
     assert message in capsys.readouterr().err
 
@@ -109,4 +132,4 @@ def test_resolve_params_fills_defaults() -> None:
 
 def test_run_pairs_from_python(inputs: dict[str, Path]) -> None:
     run = run_pairs(inputs["tracks"], inputs["out"], "album", playlists=[inputs["lists"]])
-    assert not run.skipped and run.stats["anchors"] == 0 and "no positive: unknown album" in run.summary()
+    assert not run.up_to_date and run.stats["anchors"] == 0 and "no positive: unknown album" in run.summary()

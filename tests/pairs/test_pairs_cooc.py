@@ -28,7 +28,9 @@ def brute_force(x: sp.csr_matrix, k: int, norm: str, min_count: int) -> tuple[li
     C = X.T @ X
     n = np.diag(C).copy()
     with np.errstate(divide="ignore", invalid="ignore"):
-        S = {"count": C, "pmi": np.log(C * X.shape[0] / np.outer(n, n)), "jaccard": C / (n[:, None] + n[None, :] - C)}[norm]
+        S = {"count": C, "pmi": np.log(C * X.shape[0] / np.outer(n, n)), "jaccard": C / (n[:, None] + n[None, :] - C)}[
+            norm
+        ]
     S = S.astype(np.float32)  # the implementation ranks float32 scores
     out = []
     for t in range(len(C)):
@@ -48,7 +50,7 @@ def test_matches_brute_force(norm: str, min_count: int) -> None:
     rows = [got.indices[got.indptr[t] : got.indptr[t + 1]].tolist() for t in range(x.shape[1])]
     if norm == "count":  # integer scores: the very same tracks, ties to the lower index
         assert rows == expected
-    for t, (mine, theirs) in enumerate(zip(rows, expected)):
+    for t, (mine, theirs) in enumerate(zip(rows, expected, strict=True)):
         assert len(mine) == len(theirs) and t not in mine
         assert np.allclose(scores[t, mine], scores[t, theirs], rtol=1e-5)  # as good, whichever ties
         assert np.allclose(got.data[got.indptr[t] : got.indptr[t + 1]], scores[t, mine], rtol=1e-5)
@@ -84,7 +86,7 @@ def test_topk_rows_with_long_and_short_rows() -> None:
     scores = rng.random(indptr[-1]).astype(np.float32)
     cols = np.concatenate([rng.permutation(1000)[:n] for n in lengths])
     rows, pos = topk_rows(indptr, score_keys(scores, cols), 5)
-    for r, n in enumerate(lengths):
+    for r in range(len(lengths)):
         mine = np.sort(pos[rows == r])
         seg = np.arange(indptr[r], indptr[r + 1])
         best = np.sort(seg[np.argsort(-scores[seg])][:5])

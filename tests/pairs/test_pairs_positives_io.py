@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pairs.pairs_catalogs import random_catalog
 
 from mixtape.catalog import Catalog
 from mixtape.errors import MixtapeError
 from mixtape.pairs import Positives, build_positives, read_metadata
-from pairs.pairs_catalogs import random_catalog
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pairs.pairs_catalogs import playlists_matrix, random_catalog
 
 from mixtape.catalog import Catalog
 from mixtape.errors import MixtapeError
 from mixtape.pairs import PairBatchSampler, build_positives, conflicting_pairs
-from pairs.pairs_catalogs import playlists_matrix, random_catalog
 
 
 def assert_clean(anchors: np.ndarray, positives: np.ndarray, batch_size: int) -> None:
@@ -49,7 +49,7 @@ def test_resume_mid_epoch_gives_the_same_tail(positives) -> None:
     full = list(PairBatchSampler(positives, 8, seed=3).batches(2))
     tail = list(PairBatchSampler(positives, 8, seed=3).batches(2, start=5))
     assert len(tail) == len(full) - 5
-    assert all((a1 == a2).all() and (p1 == p2).all() for (a1, p1), (a2, p2) in zip(full[5:], tail))
+    assert all((a1 == a2).all() and (p1 == p2).all() for (a1, p1), (a2, p2) in zip(full[5:], tail, strict=True))
 
 
 def test_ddp_ranks_take_disjoint_equal_shares(positives) -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from pairs.pairs_catalogs import playlists_matrix, random_catalog, write_world_json
 
 from mixtape.catalog import Catalog, load_catalog
 from mixtape.errors import MixtapeError
 from mixtape.pairs import STRATEGIES, build_positives, format_stats, parse_mix, strategy_params
-from pairs.pairs_catalogs import playlists_matrix, random_catalog, write_world_json
 
 FAST = {"k": 3, "workers": 1, "dim": 8, "epochs": 3}  # track2vec kept small
 
@@ -66,7 +66,12 @@ def test_theme_covers_every_track_with_a_theme_mate(cat: Catalog, world_file: st
     genre, moods = latent(world_file, cat)
     pos = build_positives(cat, "theme", world=world_file)
     ok = cat.trainable
-    mates = np.array([any(j != i and ok[j] and genre[j] == genre[i] and moods[i] & moods[j] for j in range(len(cat))) for i in range(len(cat))])
+    mates = np.array(
+        [
+            any(j != i and ok[j] and genre[j] == genre[i] and moods[i] & moods[j] for j in range(len(cat)))
+            for i in range(len(cat))
+        ]
+    )
     assert set(pos.anchors.tolist()) == set(np.flatnonzero(ok & mates).tolist())
     st = pos.stats
     assert st["anchors"] + sum(st["no_positive"].values()) == len(cat)
@@ -145,7 +150,9 @@ def test_track2vec_uses_entries_without_audio_as_context() -> None:
     # t0 and t1 never share a playlist, but both always sit with the same audio-less entry "x".
     base = [[0, 2], [1, 3], [2, 3], [4, 5]]
     x = playlists_matrix(base * 10, 6)
-    ctx = sp.csr_matrix((np.full(20, 3), (np.r_[np.arange(0, 40, 4), np.arange(1, 40, 4)], np.zeros(20, int))), shape=(40, 1))
+    ctx = sp.csr_matrix(
+        (np.full(20, 3), (np.r_[np.arange(0, 40, 4), np.arange(1, 40, 4)], np.zeros(20, int))), shape=(40, 1)
+    )
     cat = Catalog.from_arrays([f"t{i}" for i in range(6)], x, context=ctx, context_ids=["x"])
     pos = build_positives(cat, "track2vec", k=5, dim=8, epochs=2, workers=1)
     assert pos.hops[0].shape == (6, 6)  # neighbours are tracks with audio only
@@ -164,12 +171,19 @@ def test_errors(cat: Catalog) -> None:
         build_positives(cat, "genre")
     with pytest.raises(MixtapeError, match=r"unknown pair-strategy parameter\(s\) \['kk'\]"):
         build_positives(cat, "cooc-topk", kk=3)
-    with pytest.raises(MixtapeError, match=r"strategy cooc-topk: norm: Input should be 'count', 'pmi' or 'jaccard' \(got 'tf-idf'\)"):
+    with pytest.raises(
+        MixtapeError, match=r"strategy cooc-topk: norm: Input should be 'count', 'pmi' or 'jaccard' \(got 'tf-idf'\)"
+    ):
         build_positives(cat, "cooc-topk", norm="tf-idf")
     with pytest.raises(MixtapeError, match="has no positive"):
         pos = build_positives(cat, "artist")
         pos.sample(np.flatnonzero(~pos.covered)[:1], np.random.default_rng(0))
-    for spec, msg in (("playlist=x", "not a number"), ("genre=1", "unknown strategy"), ("self=-1", "positive number"), ("", "no strategies")):
+    for spec, msg in (
+        ("playlist=x", "not a number"),
+        ("genre=1", "unknown strategy"),
+        ("self=-1", "positive number"),
+        ("", "no strategies"),
+    ):
         with pytest.raises(MixtapeError, match=msg):
             parse_mix(spec)
 
@@ -184,13 +198,27 @@ def test_params_of_other_strategies_are_ignored_and_recorded_ones_complete(cat: 
 def test_nothing_held_out_feeds_any_strategy(tmp_path: Path) -> None:
     """End to end from files: pairs seen only in held-out playlists, and held-out tracks, never appear."""
     n = 12
-    (tmp_path / "tracks.csv").write_text("track_id,path,artist_id\n" + "".join(f"t{i},t{i}.wav,a{i // 2}\n" for i in range(n)))
-    train = {"playlists": [{"pid": p, "tracks": [{"track_uri": f"t{t}", "pos": j} for j, t in enumerate(tr)]} for p, tr in enumerate([[0, 1, 2, 9], [2, 3, 4], [4, 5, 0, 9], [6, 7, 8]])]}
-    held = {"playlists": [{"pid": 100 + p, "tracks": [{"track_uri": f"t{t}", "pos": j} for j, t in enumerate(tr)]} for p, tr in enumerate([[0, 6, 10, 11], [3, 7, 11]])]}
+    (tmp_path / "tracks.csv").write_text(
+        "track_id,path,artist_id\n" + "".join(f"t{i},t{i}.wav,a{i // 2}\n" for i in range(n))
+    )
+    train = {
+        "playlists": [
+            {"pid": p, "tracks": [{"track_uri": f"t{t}", "pos": j} for j, t in enumerate(tr)]}
+            for p, tr in enumerate([[0, 1, 2, 9], [2, 3, 4], [4, 5, 0, 9], [6, 7, 8]])
+        ]
+    }
+    held = {
+        "playlists": [
+            {"pid": 100 + p, "tracks": [{"track_uri": f"t{t}", "pos": j} for j, t in enumerate(tr)]}
+            for p, tr in enumerate([[0, 6, 10, 11], [3, 7, 11]])
+        ]
+    }
     (tmp_path / "train.json").write_text(json.dumps(train))
     (tmp_path / "held.json").write_text(json.dumps(held))
     (tmp_path / "test.tsv").write_text("track_id\nt9\nt10\n")
-    cat = load_catalog(tmp_path / "tracks.csv", [tmp_path / "train.json"], [tmp_path / "held.json"], tmp_path / "test.tsv")
+    cat = load_catalog(
+        tmp_path / "tracks.csv", [tmp_path / "train.json"], [tmp_path / "held.json"], tmp_path / "test.tsv"
+    )
     heldout_only = {(0, 6), (6, 0), (3, 7), (7, 3), (0, 11), (11, 0)}
     world = str(write_world_json(cat.track_ids, tmp_path / "world.json", n_genres=1, n_moods=1))
     for strategy in STRATEGIES:
@@ -200,6 +228,6 @@ def test_nothing_held_out_feeds_any_strategy(tmp_path: Path) -> None:
         used = set(anchors.tolist()) | set(got.tolist())
         assert not used & {9, 10}, strategy  # held-out tracks: neither anchor nor positive
         if strategy in ("playlist", "cooc-topk", "mix"):
-            assert not set(zip(anchors.tolist(), got.tolist())) & heldout_only, strategy
+            assert not set(zip(anchors.tolist(), got.tolist(), strict=True)) & heldout_only, strategy
         if strategy in ("playlist", "cooc-topk", "track2vec"):
             assert 11 not in used, strategy  # in held-out playlists only

@@ -36,7 +36,25 @@ def test_tiny_world_catalogue_and_strategies(tiny_world, tmp_path: Path) -> None
 
 def test_tiny_world_from_the_command_line(tiny_world, tmp_path: Path) -> None:
     out = tmp_path / "pairs"
-    args = ["pairs", "--tracks", str(tiny_world.tracks), "--playlists", str(tiny_world.playlists), "--heldout", str(tiny_world.heldout), "--strategy", "track2vec", "--k", "5", "--dim", "16", "--workers", "1", "--out", str(out)]
+    args = [
+        "pairs",
+        "--tracks",
+        str(tiny_world.tracks),
+        "--playlists",
+        str(tiny_world.playlists),
+        "--heldout",
+        str(tiny_world.heldout),
+        "--strategy",
+        "track2vec",
+        "--k",
+        "5",
+        "--dim",
+        "16",
+        "--workers",
+        "1",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     pos = Positives.load(out)
     assert pos.strategy == "track2vec" and len(pos.anchors) > 0

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pairs.pairs_catalogs import random_catalog
 
 from mixtape.catalog import Catalog
 from mixtape.errors import MixtapeError
-from mixtape.io import file_checksum
+from mixtape.fileio import file_checksum
 from mixtape.pairs import Positives, build_positives, run_pairs
 from mixtape.pairs.positives import changed_files, read_metadata
-from pairs.pairs_catalogs import random_catalog
 
 
 @pytest.fixture(scope="module")
@@ -36,14 +36,18 @@ def test_a_changed_file_of_a_mixture_part_is_found_from_the_top(cat: Catalog, tm
     ids = tmp_path / "part1-artist" / "track_ids.json"
     ids.write_text(json.dumps(list(reversed(json.loads(ids.read_text())))))
     assert changed_files(tmp_path, read_metadata(tmp_path)) == [(ids, "changed since it was written")]
-    with pytest.raises(MixtapeError, match=r"part1-artist/track_ids\.json: changed since it was written; re-run `mixtape pairs`"):
+    with pytest.raises(
+        MixtapeError, match=r"part1-artist/track_ids\.json: changed since it was written; re-run `mixtape pairs`"
+    ):
         Positives.load(tmp_path)
 
 
 def test_a_missing_array_is_named(cat: Catalog, tmp_path: Path) -> None:
     build_positives(cat, "album").save(tmp_path)
     (tmp_path / "hop0.npz").unlink()
-    with pytest.raises(MixtapeError, match=r"hop0\.npz: missing \(it was written with the positives\); re-run `mixtape pairs`"):
+    with pytest.raises(
+        MixtapeError, match=r"hop0\.npz: missing \(it was written with the positives\); re-run `mixtape pairs`"
+    ):
         Positives.load(tmp_path)
 
 
@@ -63,10 +67,10 @@ def test_pairs_rebuilds_a_folder_whose_files_changed(tmp_path: Path) -> None:
     (tmp_path / "lists.csv").write_text("playlist_id,track_id\n" + "".join(f"p{i % 2},t{i}\n" for i in range(8)))
     out = tmp_path / "out"
     first = run_pairs(tmp_path / "tracks.csv", out, "playlist", playlists=[tmp_path / "lists.csv"])
-    assert not first.skipped
-    assert run_pairs(tmp_path / "tracks.csv", out, "playlist", playlists=[tmp_path / "lists.csv"]).skipped
+    assert not first.up_to_date
+    assert run_pairs(tmp_path / "tracks.csv", out, "playlist", playlists=[tmp_path / "lists.csv"]).up_to_date
     anchors = np.load(out / "anchors.npy")
     np.save(out / "anchors.npy", anchors[:1])
     again = run_pairs(tmp_path / "tracks.csv", out, "playlist", playlists=[tmp_path / "lists.csv"])
-    assert not again.skipped  # same inputs, but a file changed: rebuilt rather than "up to date"
+    assert not again.up_to_date  # same inputs, but a file changed: rebuilt rather than "up to date"
     assert np.array_equal(Positives.load(out).anchors, anchors)

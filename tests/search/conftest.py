@@ -16,7 +16,11 @@ def search_encoder(tiny_store, tmp_path_factory: pytest.TempPathFactory) -> Path
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("search-encoder") / "small"
-    export_safetensors(Encoder("small", channels=(8, 16, 32, 64)), folder, metadata={"mel": tiny_store.mel_config.model_dump(mode="json"), "patch_frames": 128})
+    export_safetensors(
+        Encoder("small", channels=(8, 16, 32, 64)),
+        folder,
+        metadata={"mel": tiny_store.mel_config.model_dump(mode="json"), "patch_frames": 128},
+    )
     return folder
 
 

@@ -66,7 +66,9 @@ def test_similar_to_a_track(client: TestClient, tiny_index: SimilarIndex) -> Non
     assert client.get(f"/api/similar/{tid}", params={"rerank": "bogus"}).status_code == 422
 
 
-def test_unknown_ids_and_path_tricks_never_reach_the_file_system(client: TestClient, tiny_index: SimilarIndex, tmp_path: Path) -> None:
+def test_unknown_ids_and_path_tricks_never_reach_the_file_system(
+    client: TestClient, tiny_index: SimilarIndex, tmp_path: Path
+) -> None:
     secret = tmp_path / "secret.wav"
     secret.write_bytes(b"TOP-SECRET")
     real = tiny_index.tracks.paths[0]
@@ -110,7 +112,12 @@ def test_upload_of_a_collection_track_finds_itself(client: TestClient, tiny_inde
     assert data["query"]["name"] == path.name and data["query"]["duration"] > 1
     top = data["neighbours"][0]
     assert top["track"]["track_id"] == tiny_index.tracks.track_ids[7] and top["score"] > 0.9999
-    raw = client.post("/api/similar", params={"k": 3}, content=path.read_bytes(), headers={"content-type": "audio/wav", "x-filename": "../../x.wav"})
+    raw = client.post(
+        "/api/similar",
+        params={"k": 3},
+        content=path.read_bytes(),
+        headers={"content-type": "audio/wav", "x-filename": "../../x.wav"},
+    )
     assert raw.status_code == 200 and raw.json()["neighbours"][0]["track"]["track_id"] == tiny_index.tracks.track_ids[7]
     assert raw.json()["query"]["name"] == "x.wav"
 
@@ -161,9 +168,12 @@ def test_without_the_encoder_uploads_are_503_and_the_rest_works(tiny_index: Simi
     assert client.get(f"/api/similar/{tiny_index.tracks.track_ids[0]}").status_code == 200
 
 
-def test_predicted_tags_from_a_tagging_model(tiny_world, tiny_embeddings, tiny_index: SimilarIndex, tmp_path: Path) -> None:
+def test_predicted_tags_from_a_tagging_model(
+    tiny_world, tiny_embeddings, tiny_index: SimilarIndex, tmp_path: Path
+) -> None:
     from mixtape.evaluation import ProbeConfig, load_tag_dataset
-    from mixtape.search import Tagger, train_tagger
+    from mixtape.evaluation.tagger import train_tagger
+    from mixtape.search import Tagger
 
     dataset = load_tag_dataset("mtg-jamendo", splits=tiny_world.splits, subset="genre")
     report = train_tagger(tiny_embeddings.path, dataset, tmp_path / "tagger", ProbeConfig(max_epochs=3, patience=2))

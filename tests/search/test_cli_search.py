@@ -13,12 +13,29 @@ from mixtape.cli import main
 @pytest.fixture(scope="module")
 def cli_index(tiny_world, tiny_store, search_encoder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     emb = tmp_path_factory.mktemp("cli") / "emb"
-    assert main(["embed", "--checkpoint", str(search_encoder), "--features", str(tiny_store.path), "--tracks", str(tiny_world.tracks), "--out", str(emb)]) == 0
+    assert (
+        main(
+            [
+                "embed",
+                "--checkpoint",
+                str(search_encoder),
+                "--features",
+                str(tiny_store.path),
+                "--tracks",
+                str(tiny_world.tracks),
+                "--out",
+                str(emb),
+            ]
+        )
+        == 0
+    )
     assert main(["index", str(emb), "--mutual-proximity"]) == 0
     return emb / "index"
 
 
-def test_embed_index_search_table_and_json(cli_index: Path, tiny_embeddings, capsys: pytest.CaptureFixture[str]) -> None:
+def test_embed_index_search_table_and_json(
+    cli_index: Path, tiny_embeddings, capsys: pytest.CaptureFixture[str]
+) -> None:
     capsys.readouterr()
     tid = tiny_embeddings.tracks.track_ids[6]
     artist = tiny_embeddings.tracks.artists[6]
@@ -26,7 +43,24 @@ def test_embed_index_search_table_and_json(cli_index: Path, tiny_embeddings, cap
     table = capsys.readouterr().out
     assert f"neighbours of {tid}" in table and "score" in table and "artist" in table and "path" in table
     assert len([line for line in table.splitlines() if line[:1].isdigit()]) == 4
-    assert main(["search", "--index", str(cli_index), "--track", tid, "-k", "6", "--exclude-same-artist", "--rerank", "mp", "--json"]) == 0
+    assert (
+        main(
+            [
+                "search",
+                "--index",
+                str(cli_index),
+                "--track",
+                tid,
+                "-k",
+                "6",
+                "--exclude-same-artist",
+                "--rerank",
+                "mp",
+                "--json",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["query"]["track_id"] == tid and len(data["neighbours"]) == 6
     assert all(n["track"]["artist_id"] != artist and "mp_score" in n for n in data["neighbours"])
@@ -58,17 +92,36 @@ def test_errors_exit_2_with_a_message(cli_index: Path, tmp_path: Path, capsys: p
     assert "embeddings folder not found" in capsys.readouterr().err
 
 
-def test_embed_merge_via_cli(tiny_store, search_encoder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_embed_merge_via_cli(
+    tiny_store, search_encoder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from mixtape.search import Embeddings
 
     shards = [tmp_path / "s0", tmp_path / "s1"]
     for i, s in enumerate(shards):
-        assert main(["embed", "--checkpoint", str(search_encoder), "--features", str(tiny_store.path), "--shard", f"{i}/2", "--out", str(s)]) == 0
+        assert (
+            main(
+                [
+                    "embed",
+                    "--checkpoint",
+                    str(search_encoder),
+                    "--features",
+                    str(tiny_store.path),
+                    "--shard",
+                    f"{i}/2",
+                    "--out",
+                    str(s),
+                ]
+            )
+            == 0
+        )
     assert main(["embed", "--merge", *map(str, shards), "--out", str(tmp_path / "all")]) == 0
     assert sorted(Embeddings.open(tmp_path / "all").tracks.track_ids) == sorted(tiny_store.track_ids)
 
 
-def test_serve_passes_host_port_and_limits(cli_index: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_passes_host_port_and_limits(
+    cli_index: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import uvicorn
 
     seen = {}
@@ -87,7 +140,24 @@ def test_tagger_command(tiny_world, tiny_embeddings, tmp_path: Path, capsys: pyt
     from mixtape.search import Tagger, TaggerError
 
     out = tmp_path / "tagger"
-    assert main(["tagger", "--embeddings", str(tiny_embeddings.path), "--splits", str(tiny_world.splits), "--subset", "moodtheme", "--max-epochs", "2", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "tagger",
+                "--embeddings",
+                str(tiny_embeddings.path),
+                "--splits",
+                str(tiny_world.splits),
+                "--subset",
+                "moodtheme",
+                "--max-epochs",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "ROC-AUC" in capsys.readouterr().out
     tagger = Tagger.load(out)
     assert all(t.startswith("mood/theme") for t in tagger.tags)

@@ -13,7 +13,7 @@ from mixtape.audio import PatchReader
 from mixtape.catalog import read_tracks
 from mixtape.errors import MixtapeError
 from mixtape.models import embed_tracks
-from mixtape.models.export import load_exported
+from mixtape.models.bundle import EncoderBundle
 from mixtape.search import Embeddings, EmbeddingsError, embed_audio_file, embed_collection, merge_embeddings
 from mixtape.search.embed import covering_starts
 
@@ -23,15 +23,19 @@ def _by_id(emb: Embeddings) -> dict[str, np.ndarray]:
 
 
 def _write_tracks(path: Path, records: list, root: Path) -> Path:
-    lines = ["track_id,path,artist_id,album_id"] + [f"{r.track_id},{r.path},{r.artist_id},{r.album_id}" for r in records]
+    lines = ["track_id,path,artist_id,album_id"] + [
+        f"{r.track_id},{r.path},{r.artist_id},{r.album_id}" for r in records
+    ]
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def test_vectors_are_embed_tracks_of_the_store(tiny_world, tiny_store, search_encoder: Path, tiny_embeddings: Embeddings) -> None:
+def test_vectors_are_embed_tracks_of_the_store(
+    tiny_world, tiny_store, search_encoder: Path, tiny_embeddings: Embeddings
+) -> None:
     emb = tiny_embeddings
     assert emb.tracks.track_ids == tiny_store.track_ids
-    want = embed_tracks(load_exported(search_encoder), PatchReader(tiny_store), np.arange(len(tiny_store)))
+    want = embed_tracks(EncoderBundle.load(search_encoder).encoder, PatchReader(tiny_store), np.arange(len(tiny_store)))
     assert emb.vectors.dtype == np.float32 and np.allclose(emb.vectors, want, atol=1e-5)
     table = {r.track_id: r for r in read_tracks(tiny_world.tracks).records}
     assert [table[t].artist_id for t in emb.tracks.track_ids] == emb.tracks.artists
@@ -55,14 +59,23 @@ def test_audio_folder_with_bad_files(tiny_world, search_encoder: Path, tmp_path:
     (music / "notes.txt").write_text("not audio, not even looked at")
     report = embed_collection(search_encoder, tmp_path / "emb", audio=music, workers=0)
     emb = Embeddings.open(tmp_path / "emb")
-    assert sorted(emb.tracks.track_ids) == sorted([f"a/{records[0].path.name}", f"a/{records[1].path.name}", records[2].path.name])
+    assert sorted(emb.tracks.track_ids) == sorted(
+        [f"a/{records[0].path.name}", f"a/{records[1].path.name}", records[2].path.name]
+    )
     assert emb.tracks.artists == [None, None, None]
     assert [f[0] for f in report.failed] == ["broken.wav"] and report.failed[0][2]
     assert [f[0] for f in emb.failures] == ["broken.wav"]
     assert "failed 1" in report.summary()
 
 
-def test_interrupted_run_resumes_from_saved_chunks(tiny_store, tiny_world, search_encoder: Path, tiny_embeddings: Embeddings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_run_resumes_from_saved_chunks(
+    tiny_store,
+    tiny_world,
+    search_encoder: Path,
+    tiny_embeddings: Embeddings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import mixtape.search.embed as embed_mod
 
     real = embed_mod._embed_chunk
@@ -91,7 +104,9 @@ def test_interrupted_run_resumes_from_saved_chunks(tiny_store, tiny_world, searc
     assert again.up_to_date and "up to date" in again.summary()
 
 
-def test_a_track_that_cannot_be_embedded_is_skipped_and_listed(tiny_store, search_encoder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_track_that_cannot_be_embedded_is_skipped_and_listed(
+    tiny_store, search_encoder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real = PatchReader.track_patches
 
     def patches(self, i: int) -> np.ndarray:
@@ -119,7 +134,9 @@ def test_added_tracks_reuse_the_unchanged_ones(tiny_world, search_encoder: Path,
     assert emb.tracks.artists == [r.artist_id for r in records]
 
 
-def test_shards_merge_into_the_whole(tiny_store, tiny_world, search_encoder: Path, tiny_embeddings: Embeddings, tmp_path: Path) -> None:
+def test_shards_merge_into_the_whole(
+    tiny_store, tiny_world, search_encoder: Path, tiny_embeddings: Embeddings, tmp_path: Path
+) -> None:
     shards = [tmp_path / f"shard{i}" for i in range(2)]
     for i, folder in enumerate(shards):
         embed_collection(search_encoder, folder, features=tiny_store.path, tracks=tiny_world.tracks, shard=(i, 2))
@@ -140,13 +157,20 @@ def test_another_encoder_needs_force(tiny_store, tiny_embeddings: Embeddings, tm
 
     torch.manual_seed(1)
     other = tmp_path / "other"
-    export_safetensors(Encoder("small", channels=(8, 16, 32, 64)), other, metadata={"mel": tiny_store.mel_config.model_dump(mode="json")})
+    export_safetensors(
+        Encoder("small", channels=(8, 16, 32, 64)),
+        other,
+        metadata={"mel": tiny_store.mel_config.model_dump(mode="json")},
+    )
     out = tmp_path / "emb"
     shutil.copytree(tiny_embeddings.path, out)
     with pytest.raises(EmbeddingsError, match="another encoder"):
         embed_collection(other, out, features=tiny_store.path)
     with pytest.raises(EmbeddingsError, match="another encoder"):
-        merge_embeddings([tiny_embeddings.path, embed_collection(other, tmp_path / "o", features=tiny_store.path).out], tmp_path / "m")
+        merge_embeddings(
+            [tiny_embeddings.path, embed_collection(other, tmp_path / "o", features=tiny_store.path).out],
+            tmp_path / "m",
+        )
 
 
 def test_bad_arguments_are_clear_errors(tiny_store, search_encoder: Path, tmp_path: Path) -> None:
@@ -163,8 +187,8 @@ def test_bad_arguments_are_clear_errors(tiny_store, search_encoder: Path, tmp_pa
 def test_mismatched_mel_settings_are_refused(tiny_store, tmp_path: Path) -> None:
     import torch
 
-    from mixtape.evaluation import MelMismatchError
     from mixtape.models import Encoder
+    from mixtape.models.bundle import MelMismatchError
     from mixtape.models.export import export_safetensors
 
     torch.manual_seed(0)
@@ -184,9 +208,8 @@ def test_covering_starts_follow_the_patch_reader(tiny_store) -> None:
 
 
 def test_a_query_file_embeds_like_its_collection_track(tiny_embeddings: Embeddings, search_encoder: Path) -> None:
-    from mixtape.evaluation import load_eval_encoder
 
-    enc = load_eval_encoder(search_encoder)
+    enc = EncoderBundle.load(search_encoder)
     for row in (0, 17):
         q = embed_audio_file(enc, tiny_embeddings.tracks.paths[row])
         assert np.allclose(q.vector, tiny_embeddings.vectors[row], atol=1e-4)
@@ -195,14 +218,22 @@ def test_a_query_file_embeds_like_its_collection_track(tiny_embeddings: Embeddin
     assert short.seconds_used == pytest.approx(3.0) and short.duration > 3.0
 
 
-def test_a_second_embed_into_a_folder_being_written_is_refused(tiny_store, tiny_embeddings: Embeddings, search_encoder: Path, tmp_path: Path) -> None:
-    from mixtape.io import folder_lock
+def test_a_second_embed_into_a_folder_being_written_is_refused(
+    tiny_store, tiny_embeddings: Embeddings, search_encoder: Path, tmp_path: Path
+) -> None:
+    from mixtape.fileio import folder_lock
 
     out = tmp_path / "emb"
     with folder_lock(out, "held by the first run"):  # what a running `mixtape embed` holds
-        with pytest.raises(MixtapeError, match=r"embeddings folder .*emb is being written by another `mixtape embed`; wait for it or use another --out"):
+        with pytest.raises(
+            MixtapeError,
+            match=r"embeddings folder .*emb is being written by another `mixtape embed`; wait for it or use another "
+            r"--out",
+        ):
             embed_collection(search_encoder, out, features=tiny_store.path)
         with pytest.raises(MixtapeError, match="is being written by another"):
             merge_embeddings([tiny_embeddings.path], out)
     assert not (out / "embeddings.json").exists()
-    assert len(Embeddings.open(embed_collection(search_encoder, out, features=tiny_store.path).out)) == len(tiny_store)  # free again once released
+    assert len(Embeddings.open(embed_collection(search_encoder, out, features=tiny_store.path).out)) == len(
+        tiny_store
+    )  # free again once released

@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 
 from mixtape.evaluation.metrics import gaussian_mp_scorer, l2_normalize
-from mixtape.search import Embeddings, IndexSettings, SearchIndexError, SimilarIndex, TrackMeta, UnknownTrackError, build_index
+from mixtape.search import (
+    Embeddings,
+    IndexSettings,
+    SearchIndexError,
+    SimilarIndex,
+    TrackMeta,
+    TrackNotIndexedError,
+    build_index,
+)
 from mixtape.search.embeddings import write_embeddings
 from mixtape.search.index import drop_self, exact_top_k, ivf_nlist, recall_at_k
 
@@ -24,8 +32,12 @@ def _clustered(n: int, dim: int, centers: int, seed: int = 0) -> np.ndarray:
 def _fake_embeddings(folder: Path, vectors: np.ndarray, artists: list[str | None] | None = None) -> Embeddings:
     n = len(vectors)
     ids = [f"t{i:05d}" for i in range(n)]
-    meta = TrackMeta(ids, artists or [None] * n, [None] * n, [f"/music/{t}.wav" for t in ids], np.full(n, 30.0), [""] * n)
-    return write_embeddings(folder, [vectors], n, vectors.shape[1], meta, [], {"encoder": {"source": "test", "fingerprint": "f"}})
+    meta = TrackMeta(
+        ids, artists or [None] * n, [None] * n, [f"/music/{t}.wav" for t in ids], np.full(n, 30.0), [""] * n
+    )
+    return write_embeddings(
+        folder, [vectors], n, vectors.shape[1], meta, [], {"encoder": {"source": "test", "fingerprint": "f"}}
+    )
 
 
 def _brute(vectors: np.ndarray, row: int, k: int) -> list[int]:
@@ -86,7 +98,9 @@ def test_mp_needs_an_index_built_with_it(tiny_embeddings: Embeddings, tmp_path: 
 
 
 @pytest.mark.parametrize("kind", ["ivf", "hnsw"])
-def test_approximate_index_reaches_the_recall_it_reports(kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_approximate_index_reaches_the_recall_it_reports(
+    kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     vectors = _clustered(3000, 32, 60)
     emb = _fake_embeddings(tmp_path / "emb", vectors)
     report = build_index(emb.path, tmp_path / kind, IndexSettings(kind=kind, recall_queries=100))
@@ -105,7 +119,9 @@ def test_approximate_index_reaches_the_recall_it_reports(kind: str, tmp_path: Pa
     # search by track reads the track's vector back from the index (IVF keeps a direct map for it)
     near = index.similar_to_track("t00042", k=5).neighbours
     assert len(near) == 5 and 42 not in [n.track.row for n in near]
-    assert near[0].score == pytest.approx(float(np.max(np.delete(l2_normalize(vectors) @ l2_normalize(vectors)[42], 42))), abs=1e-4)
+    assert near[0].score == pytest.approx(
+        float(np.max(np.delete(l2_normalize(vectors) @ l2_normalize(vectors)[42], 42))), abs=1e-4
+    )
 
 
 def test_auto_kind_follows_the_size(tmp_path: Path) -> None:
@@ -135,7 +151,9 @@ def test_recall_counts_ties_as_hits() -> None:
     assert recall_at_k(np.array([[0.9, 0.8, 0.8]]), np.array([[1, 7, -1]]), exact) == pytest.approx(2 / 3)
 
 
-def test_rebuild_is_skipped_when_up_to_date_and_staleness_is_noticed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_rebuild_is_skipped_when_up_to_date_and_staleness_is_noticed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     vectors = _clustered(200, 8, 5)
     emb = _fake_embeddings(tmp_path / "emb", vectors)
     build_index(emb.path, tmp_path / "idx")
@@ -151,15 +169,19 @@ def test_bad_index_folders_and_ids(tiny_index: SimilarIndex, tmp_path: Path) -> 
     with pytest.raises(SearchIndexError, match="not found"):
         SimilarIndex.open(tmp_path / "none")
     (tmp_path / "broken").mkdir()
-    (tmp_path / "broken" / "index.json").write_text(json.dumps({"format": "mixtape-index", "version": 1, "kind": "flat", "n": 1, "dim": 1}))
+    (tmp_path / "broken" / "index.json").write_text(
+        json.dumps({"format": "mixtape-index", "version": 1, "kind": "flat", "n": 1, "dim": 1})
+    )
     (tmp_path / "broken" / "index.faiss").write_bytes(b"garbage")
     with pytest.raises(SearchIndexError, match="FAISS"):
         SimilarIndex.open(tmp_path / "broken")
-    with pytest.raises(UnknownTrackError, match="not in the index"):
+    with pytest.raises(TrackNotIndexedError, match="not in the index"):
         tiny_index.similar_to_track("no-such-track")
     with pytest.raises(SearchIndexError, match="at least 1"):
         tiny_index.similar_to_track(tiny_index.tracks.track_ids[0], k=0)
-    empty = write_embeddings(tmp_path / "empty", [], 0, 4, TrackMeta.empty(), [("x", "/x.wav", "silent")], {"encoder": {}})
+    empty = write_embeddings(
+        tmp_path / "empty", [], 0, 4, TrackMeta.empty(), [("x", "/x.wav", "silent")], {"encoder": {}}
+    )
     with pytest.raises(SearchIndexError, match="no track embeddings"):
         build_index(empty.path, tmp_path / "i")
 

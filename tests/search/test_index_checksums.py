@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mixtape.io import file_checksum
+from mixtape.fileio import file_checksum
 from mixtape.search import Embeddings, SearchIndexError, SimilarIndex
 from mixtape.search.embeddings import changed_vectors
 from mixtape.search.index import changed_index_files, read_index_meta
@@ -29,7 +29,10 @@ def test_changed_mutual_proximity_moments_are_refused(tiny_index, tmp_path: Path
     moments["mean"] = moments["mean"] + 0.5
     with open(index / "mutual_proximity.npz", "wb") as f:
         np.savez(f, **moments)
-    with pytest.raises(SearchIndexError, match=r"mutual_proximity\.npz: changed since the index was built .*rebuild the index with `mixtape index`"):
+    with pytest.raises(
+        SearchIndexError,
+        match=r"mutual_proximity\.npz: changed since the index was built .*rebuild the index with `mixtape index`",
+    ):
         SimilarIndex.open(index)
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import shared_data
+
 from mixtape.search import Embeddings, SimilarIndex, build_index, embed_collection, load_query_encoder, similar_to_audio
 
 
@@ -19,13 +19,31 @@ def world_checkpoint(tiny_world, tiny_store, tmp_path_factory: pytest.TempPathFa
 
     shared_data("real-audio")  # skip before training when the recordings are absent
     root = tmp_path_factory.mktemp("world-model")
-    run_pairs(tiny_world.tracks, root / "pairs", "playlist", playlists=[tiny_world.playlists], heldout=[tiny_world.heldout])
-    config = PretrainConfig.model_validate({
-        "data": {"store": str(tiny_store.path), "positives": str(root / "pairs"), "batch_size": 8, "patch_frames": 64, "workers": 0},
-        "model": {"backbone": "small", "backbone_options": {"channels": [8, 16, 32, 64]}, "projection_dim": 32},
-        "trainer": {"max_steps": 10, "checkpoint_every": 10, "log_every": 5, "accelerator": "cpu", "devices": 1, "precision": "32-true", "seed": 0},
-        "out": str(root / "run"),
-    })
+    run_pairs(
+        tiny_world.tracks, root / "pairs", "playlist", playlists=[tiny_world.playlists], heldout=[tiny_world.heldout]
+    )
+    config = PretrainConfig.model_validate(
+        {
+            "data": {
+                "store": str(tiny_store.path),
+                "positives": str(root / "pairs"),
+                "batch_size": 8,
+                "patch_frames": 64,
+                "workers": 0,
+            },
+            "model": {"backbone": "small", "backbone_options": {"channels": [8, 16, 32, 64]}, "projection_dim": 32},
+            "trainer": {
+                "max_steps": 10,
+                "checkpoint_every": 10,
+                "log_every": 5,
+                "accelerator": "cpu",
+                "devices": 1,
+                "precision": "32-true",
+                "seed": 0,
+            },
+            "out": str(root / "run"),
+        }
+    )
     return pretrain(config).checkpoint
 
 
@@ -35,7 +53,9 @@ def test_real_recordings_are_indexed_and_queried(world_checkpoint: Path, tmp_pat
     report = embed_collection(world_checkpoint, tmp_path / "emb", audio=audio, workers=2)
     emb = Embeddings.open(tmp_path / "emb")
     assert len(emb) + len(report.failed) == len(files) and len(emb) >= len(files) - 2
-    assert all(tid.endswith((".mp3", ".ogg")) for tid in emb.tracks.track_ids)  # the .txt/.csv beside them are not audio
+    assert all(
+        tid.endswith((".mp3", ".ogg")) for tid in emb.tracks.track_ids
+    )  # the .txt/.csv beside them are not audio
     assert emb.encoder_info["source"] == str(world_checkpoint)
     build_index(emb.path, tmp_path / "index")
     index = SimilarIndex.open(tmp_path / "index")

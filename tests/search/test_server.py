@@ -19,7 +19,16 @@ import uvicorn
 from mixtape.search import SimilarIndex, create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @contextmanager
@@ -58,8 +67,14 @@ def test_200_concurrent_similar_requests(server_url: str, tiny_index: SimilarInd
     async def load() -> list[httpx.Response]:
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=0)
         async with httpx.AsyncClient(base_url=server_url, timeout=120, limits=limits) as client:
-            gets = [client.get(f"/api/similar/{ids[i % len(ids)]}", params={"k": 10, "exclude_same_artist": i % 2 == 0}) for i in range(190)]
-            posts = [client.post("/api/similar", params={"k": 5}, files={"file": ("q.wav", upload, "audio/wav")}) for _ in range(10)]
+            gets = [
+                client.get(f"/api/similar/{ids[i % len(ids)]}", params={"k": 10, "exclude_same_artist": i % 2 == 0})
+                for i in range(190)
+            ]
+            posts = [
+                client.post("/api/similar", params={"k": 5}, files={"file": ("q.wav", upload, "audio/wav")})
+                for _ in range(10)
+            ]
             return await asyncio.gather(*gets, *posts)
 
     responses = asyncio.run(load())
@@ -82,11 +97,20 @@ def test_binds_to_loopback_by_default() -> None:
 
 def test_the_page_in_headless_chromium(server_url: str, tiny_index: SimilarIndex) -> None:
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium) to run the browser test")
+        pytest.skip(
+            f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium) to run the browser test"
+        )
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
     # a query whose unfiltered neighbours include its own artist, so the artist filter visibly changes the list
-    row = next(r for r in range(len(tiny_index)) if any(n.track.artist_id == tiny_index.tracks.artists[r] for n in tiny_index.similar_to_track(tiny_index.tracks.track_ids[r]).neighbours))
+    row = next(
+        r
+        for r in range(len(tiny_index))
+        if any(
+            n.track.artist_id == tiny_index.tracks.artists[r]
+            for n in tiny_index.similar_to_track(tiny_index.tracks.track_ids[r]).neighbours
+        )
+    )
     artist, track_id = tiny_index.tracks.artists[row], tiny_index.tracks.track_ids[row]
     audio_statuses: list[int] = []
     with sync_api.sync_playwright() as p:
@@ -102,7 +126,10 @@ def test_the_page_in_headless_chromium(server_url: str, tiny_index: SimilarIndex
             # search the collection by name
             page.fill("#query", artist)
             page.click("#search-form button")
-            page.wait_for_function("document.querySelector('#track-count').textContent.includes('match') && document.querySelectorAll('#tracks li').length < %d" % min(len(tiny_index), 200))
+            page.wait_for_function(
+                "document.querySelector('#track-count').textContent.includes('match') && "
+                f"document.querySelectorAll('#tracks li').length < {min(len(tiny_index), 200)}"
+            )
             names = page.locator("#tracks li button").all_inner_texts()
             assert names and all(artist in n for n in names)
             # click a track: its neighbours appear with scores
@@ -115,12 +142,17 @@ def test_the_page_in_headless_chromium(server_url: str, tiny_index: SimilarIndex
             # an option re-runs the search: no neighbour by the query's artist any more
             page.check("#opt-artist")
             page.wait_for_function(
-                "(a => { const subs = [...document.querySelectorAll('#neighbours li.neighbour .sub')]; return subs.length === 10 && subs.every(s => !s.textContent.includes(a)); })",
+                "(a => { const subs = [...document.querySelectorAll('#neighbours li.neighbour .sub')]; return "
+                "subs.length === 10 && subs.every(s => !s.textContent.includes(a)); })",
                 arg=artist,
             )
             # an audio element can load (metadata: duration known) over range requests
             page.eval_on_selector("#neighbours li.neighbour audio", "a => a.load()")
-            page.wait_for_function("(() => { const a = document.querySelector('#neighbours li.neighbour audio'); return a.readyState >= 1 && a.duration > 0; })()", timeout=20000)
+            page.wait_for_function(
+                "(() => { const a = document.querySelector('#neighbours li.neighbour audio'); return "
+                "a.readyState >= 1 && a.duration > 0; })()",
+                timeout=20000,
+            )
             duration = page.eval_on_selector("#neighbours li.neighbour audio", "a => a.duration")
             first = page.get_attribute("#neighbours li.neighbour .card", "data-track-id")
             assert duration == pytest.approx(tiny_index.tracks.durations[tiny_index.position(first)], abs=0.1)

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from training.run_helpers import config_dict
 
 from mixtape.training.config import PretrainConfig
-from training.run_helpers import config_dict
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,12 @@ def _write(tmp_path: Path, text: str) -> Path:
 def test_defaults_follow_cola_with_a_cosine_score(tmp_path: Path) -> None:
     cfg = load_pretrain_config(_write(tmp_path, "data: {store: s, positives: p}\n"))
     # COLA's encoder, head and optimiser; the score is cosine / 0.1 (docs/evidence.md says why)
-    assert (cfg.model.backbone, cfg.model.projection_dim, cfg.model.similarity, cfg.model.temperature) == ("efficientnet_b0", 512, "cosine", 0.1)
+    assert (cfg.model.backbone, cfg.model.projection_dim, cfg.model.similarity, cfg.model.temperature) == (
+        "efficientnet_b0",
+        512,
+        "cosine",
+        0.1,
+    )
     assert (cfg.optim.name, cfg.optim.lr) == ("adam", 1e-3)
     assert cfg.data.patch_frames == 128 and cfg.trainer.precision == "auto"
 
@@ -44,9 +49,18 @@ def test_missing_required_section_is_named(tmp_path: Path) -> None:
 
 
 def test_overrides_are_yaml_typed_and_win(tmp_path: Path) -> None:
-    overrides = parse_overrides(["trainer.max_steps=7", "model.symmetric=true", "model.backbone=small", "trainer.devices=auto"])
-    assert overrides == {"trainer.max_steps": 7, "model.symmetric": True, "model.backbone": "small", "trainer.devices": "auto"}
-    cfg = load_pretrain_config(_write(tmp_path, "data: {store: s, positives: p}\ntrainer: {max_steps: 100}\n"), overrides)
+    overrides = parse_overrides(
+        ["trainer.max_steps=7", "model.symmetric=true", "model.backbone=small", "trainer.devices=auto"]
+    )
+    assert overrides == {
+        "trainer.max_steps": 7,
+        "model.symmetric": True,
+        "model.backbone": "small",
+        "trainer.devices": "auto",
+    }
+    cfg = load_pretrain_config(
+        _write(tmp_path, "data: {store: s, positives: p}\ntrainer: {max_steps: 100}\n"), overrides
+    )
     assert cfg.trainer.max_steps == 7 and cfg.model.symmetric is True
 
 
@@ -65,4 +79,9 @@ def test_cpu_config_is_the_small_backbone_on_cpu(tmp_path: Path) -> None:
     from mixtape.training import cpu_config
 
     cfg = cpu_config("s", "p", tmp_path, max_steps=40)
-    assert (cfg.model.backbone, cfg.trainer.accelerator, cfg.trainer.max_steps, cfg.trainer.checkpoint_every) == ("small", "cpu", 40, 20)
+    assert (cfg.model.backbone, cfg.trainer.accelerator, cfg.trainer.max_steps, cfg.trainer.checkpoint_every) == (
+        "small",
+        "cpu",
+        40,
+        20,
+    )

@@ -9,19 +9,22 @@ import pytest
 import torch
 
 from mixtape.cli import main
-from mixtape.training.export import export_checkpoint, load_checkpoint_encoder, load_encoder
-from mixtape.training.run import CheckpointMismatchError
+from mixtape.models.bundle import EncoderBundle
+from mixtape.models.checkpoint import CheckpointMismatchError, read_checkpoint_encoder
+from mixtape.training.export import export_checkpoint
 
 
-def test_export_round_trips_and_onnx_agrees_with_torch(reference_run, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_round_trips_and_onnx_agrees_with_torch(
+    reference_run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     ort = pytest.importorskip("onnxruntime")
     ckpt = reference_run.run_dir / "checkpoints" / "last.ckpt"
     assert main(["export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "export"), "--onnx"]) == 0
     assert "max |onnx - torch|" in capsys.readouterr().out
 
-    encoder, meta = load_checkpoint_encoder(ckpt)
+    encoder, meta = read_checkpoint_encoder(ckpt)
     assert meta["patch_frames"] == 64 and meta["strategy"] == "cooc-topk" and meta["mel"]["n_mels"] == 96
-    exported = load_encoder(tmp_path / "export")
+    exported = EncoderBundle.load(tmp_path / "export").encoder
     x = torch.from_numpy(np.random.default_rng(0).normal(size=(5, 96, 64)).astype(np.float32))
     with torch.no_grad():
         want = encoder(x).numpy()

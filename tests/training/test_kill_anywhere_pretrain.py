@@ -1,4 +1,7 @@
-"""kill -9 `mixtape pretrain --resume` at random points, re-run it: same steps, each once, same batches, same weights."""
+"""kill -9 `mixtape pretrain --resume` at random points, re-run it.
+
+Same steps, each once, same batches, same weights.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ import yaml
 from killing import KillSchedule, Run, leftover_temps
 from training.run_helpers import config_dict
 
-from mixtape.training.run import CHECKPOINT_DIR, last_checkpoint, read_checkpoint, resume_checkpoint
+from mixtape.models.checkpoint import read_checkpoint
+from mixtape.training.run import CHECKPOINT_DIR, last_checkpoint, resume_checkpoint
 
 MAX_STEPS = 120
 CHECKPOINT_EVERY = 10
@@ -55,7 +59,9 @@ def _checkpoints_load(run: Path, context: str) -> None:
     for path in sorted((run / CHECKPOINT_DIR).glob("*.ckpt")):
         ckpt = read_checkpoint(path)  # raises CheckpointMismatchError on a torn or foreign file
         if path.name.startswith("step"):
-            assert int(ckpt["global_step"]) == int(path.stem[4:]), f"{context}: {path.name} holds step {ckpt['global_step']}"
+            assert int(ckpt["global_step"]) == int(path.stem[4:]), (
+                f"{context}: {path.name} holds step {ckpt['global_step']}"
+            )
     found = resume_checkpoint(run)
     assert found is None or 0 < int(found[1]["global_step"]) <= MAX_STEPS, context
 
@@ -84,17 +90,32 @@ def test_kill_anywhere_pretrain(tiny_store, tiny_pairs, reference: tuple[Path, R
     segments = read_segments(run / "trace" / "batches-rank0.tsv")
     assert segments and segments[0][0] == 0, f"{schedule}: {[s for s, _ in segments]}"
     for k, (start, steps) in enumerate(segments):
-        assert [s for s, _ in steps] == list(range(start + 1, start + 1 + len(steps))), f"{schedule}: segment {k} from step {start} repeats or skips a step"
+        assert [s for s, _ in steps] == list(range(start + 1, start + 1 + len(steps))), (
+            f"{schedule}: segment {k} from step {start} repeats or skips a step"
+        )
         if k + 1 < len(segments):
             resumed_from = segments[k + 1][0]
-            assert resumed_from % CHECKPOINT_EVERY == 0, f"{schedule}: segment {k + 1} resumed from step {resumed_from}, not a checkpoint"
+            assert resumed_from % CHECKPOINT_EVERY == 0, (
+                f"{schedule}: segment {k + 1} resumed from step {resumed_from}, not a checkpoint"
+            )
             # +1: the checkpoint of a step is saved just before that step's trace line is written
-            assert resumed_from <= start + len(steps) + 1, f"{schedule}: segment {k + 1} resumed from step {resumed_from}, beyond what segment {k} ran"
+            assert resumed_from <= start + len(steps) + 1, (
+                f"{schedule}: segment {k + 1} resumed from step {resumed_from}, beyond what segment {k} ran"
+            )
     last_start, last_steps = segments[-1]
-    assert [s for s, _ in last_steps] == list(range(last_start + 1, MAX_STEPS + 1)), f"{schedule}: the final run did not redo each step after {last_start} once"
-    effective = [s for k, (_, steps) in enumerate(segments) for s, _ in steps if k + 1 == len(segments) or s <= segments[k + 1][0]]
+    assert [s for s, _ in last_steps] == list(range(last_start + 1, MAX_STEPS + 1)), (
+        f"{schedule}: the final run did not redo each step after {last_start} once"
+    )
+    effective = [
+        s
+        for k, (_, steps) in enumerate(segments)
+        for s, _ in steps
+        if k + 1 == len(segments) or s <= segments[k + 1][0]
+    ]
     assert len(effective) == len(set(effective)), f"{schedule}: a step is repeated in the effective history {effective}"
-    untraced = set(range(1, MAX_STEPS + 1)) - set(effective)  # only a step killed between its checkpoint and its trace line
+    untraced = set(range(1, MAX_STEPS + 1)) - set(
+        effective
+    )  # only a step killed between its checkpoint and its trace line
     assert untraced <= {start for start, _ in segments[1:]}, f"{schedule}: steps {sorted(untraced)} never ran"
 
     # The same batches as the uninterrupted run, step for step, and (nearly) the same weights.
@@ -102,10 +123,14 @@ def test_kill_anywhere_pretrain(tiny_store, tiny_pairs, reference: tuple[Path, R
     by_step = dict(reference_steps)
     for k, (_, steps) in enumerate(segments):
         for step, anchors in steps:
-            assert anchors == by_step[step], f"{schedule}: segment {k} step {step} drew other anchors than the uninterrupted run"
+            assert anchors == by_step[step], (
+                f"{schedule}: segment {k} step {step} drew other anchors than the uninterrupted run"
+            )
     want = read_checkpoint(last_checkpoint(ref_run_dir))["state_dict"]
     # Bit-identity is not promised across processes, but a repeated or skipped Adam step moves
     # weights by about the learning rate (1e-3), far above this tolerance.
     for name, tensor in want.items():
-        torch.testing.assert_close(final["state_dict"][name], tensor, rtol=1e-4, atol=1e-4, msg=lambda m, name=name: f"{schedule}: {name}: {m}")
+        torch.testing.assert_close(
+            final["state_dict"][name], tensor, rtol=1e-4, atol=1e-4, msg=lambda m, name=name: f"{schedule}: {name}: {m}"
+        )
     assert leftover_temps(run) == [], f"{schedule}: {leftover_temps(run)}"

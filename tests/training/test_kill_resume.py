@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
 from training.run_helpers import CHECKPOINT_EVERY, MAX_STEPS, config_dict, read_trace
 
 
@@ -22,7 +21,12 @@ def _state(path: Path) -> dict:
 
 def _pretrain(config: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "MIXTAPE_NO_PROGRESS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "mixtape.cli", "pretrain", "--config", str(config), *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mixtape.cli", "pretrain", "--config", str(config), *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 @pytest.mark.slow
@@ -52,10 +56,14 @@ def test_kill_then_resume_repeats_and_skips_no_step(reference_run, tiny_store, t
     killed_steps, resumed_steps = read_trace(run / "trace" / "batches-rank0.tsv")
     assert [s for s, _ in killed_steps] == list(range(1, len(killed_steps) + 1))  # the killed run: no gap
     assert len(killed_steps) >= saved
-    assert [s for s, _ in resumed_steps] == list(range(saved + 1, MAX_STEPS + 1))  # resumed from the checkpoint, each step once
+    assert [s for s, _ in resumed_steps] == list(
+        range(saved + 1, MAX_STEPS + 1)
+    )  # resumed from the checkpoint, each step once
     (reference,) = read_trace(reference_run.run_dir / "trace" / "batches-rank0.tsv")
     by_step = dict(reference)
-    assert all(anchors == by_step[step] for step, anchors in killed_steps + resumed_steps)  # the batches of the run without a kill
+    assert all(
+        anchors == by_step[step] for step, anchors in killed_steps + resumed_steps
+    )  # the batches of the run without a kill
 
     want = _state(reference_run.run_dir / "checkpoints" / "last.ckpt")["state_dict"]
     got = _state(last)["state_dict"]

@@ -8,7 +8,14 @@ import torch
 from mixtape.models import contrastive_loss
 from mixtape.training.module import ContrastivePretrainer, TrainingDivergedError, lr_factor, mask_shared_tracks
 
-MODEL = {"backbone": "small", "backbone_options": {"channels": [4, 8]}, "projection_dim": 16, "similarity": "bilinear", "temperature": 0.1, "symmetric": False}
+MODEL = {
+    "backbone": "small",
+    "backbone_options": {"channels": [4, 8]},
+    "projection_dim": 16,
+    "similarity": "bilinear",
+    "temperature": 0.1,
+    "symmetric": False,
+}
 OPTIM = {"name": "adam", "lr": 1e-3, "weight_decay": 0.0, "schedule": "none", "warmup_steps": 0}
 
 
@@ -19,7 +26,12 @@ def _module(**model: object) -> ContrastivePretrainer:
 
 def _batch(b: int = 4) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
-    return {"anchor": torch.randn(b, 96, 32, generator=g), "positive": torch.randn(b, 96, 32, generator=g), "anchor_index": torch.arange(b), "meta": torch.tensor([0, 0])}
+    return {
+        "anchor": torch.randn(b, 96, 32, generator=g),
+        "positive": torch.randn(b, 96, 32, generator=g),
+        "anchor_index": torch.arange(b),
+        "meta": torch.tensor([0, 0]),
+    }
 
 
 def test_scores_are_the_head_similarity_of_both_views_on_one_process() -> None:
@@ -44,7 +56,7 @@ def test_cosine_scores_are_bounded_by_the_temperature() -> None:
 def test_training_step_loss_is_the_contrastive_loss_and_trains() -> None:
     module = _module()
     batch = _batch(6)
-    module.log = lambda *a, **k: None  # type: ignore[method-assign]  (not attached to a trainer)
+    module.log = lambda *a, **k: None  # type: ignore[method-assign]  # not attached to a trainer
     optimizer = module.configure_optimizers()
     losses = []
     for _ in range(15):
@@ -78,7 +90,9 @@ def test_lr_factor_warms_up_then_follows_the_schedule() -> None:
 
 
 def test_scheduler_is_stepped_per_optimiser_step() -> None:
-    module = ContrastivePretrainer(model=MODEL, optim={**OPTIM, "schedule": "cosine", "warmup_steps": 2}, max_steps=10, n_mels=96)
+    module = ContrastivePretrainer(
+        model=MODEL, optim={**OPTIM, "schedule": "cosine", "warmup_steps": 2}, max_steps=10, n_mels=96
+    )
     config = module.configure_optimizers()
     assert config["lr_scheduler"]["interval"] == "step"
     assert config["optimizer"].param_groups[0]["lr"] == pytest.approx(0.5e-3)
@@ -94,4 +108,6 @@ def test_pairs_sharing_a_track_are_masked_out_of_the_negatives() -> None:
     loss = contrastive_loss(masked, symmetric=True)
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(scores.grad).all()
-    assert loss.item() == pytest.approx((2 * torch.log(torch.tensor(3.0)) + 2 * torch.log(torch.tensor(4.0))).item() / 4)
+    assert loss.item() == pytest.approx(
+        (2 * torch.log(torch.tensor(3.0)) + 2 * torch.log(torch.tensor(4.0))).item() / 4
+    )

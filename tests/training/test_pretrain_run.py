@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from training.run_helpers import CHECKPOINT_EVERY, MAX_STEPS, config_dict, read_trace
 
 from mixtape.cli import main
+from mixtape.models.checkpoint import CheckpointMismatchError
 from mixtape.training.data import PairDataError
 from mixtape.training.module import TrainingDivergedError
-from mixtape.training.run import CheckpointMismatchError, RunFolderError, pretrain
-from training.run_helpers import CHECKPOINT_EVERY, MAX_STEPS, config_dict, read_trace
+from mixtape.training.run import RunFolderError, pretrain
 
 
 def _step(path: Path) -> int:
@@ -82,7 +83,9 @@ def test_batch_larger_than_the_anchors_is_refused(make_config, tmp_path: Path) -
         pretrain(make_config(tmp_path / "run", **{"data.batch_size": 5000}))
 
 
-def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(make_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
+    make_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import mixtape.training.module as module
 
     real = module.contrastive_loss
@@ -95,14 +98,18 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(make_config, tmp_path
 
     monkeypatch.setattr(module, "contrastive_loss", diverging)
     run = tmp_path / "run"
-    with pytest.raises(TrainingDivergedError, match=r"loss became nan at step 7 .*\n.*last good checkpoint is .*last\.ckpt"):
+    with pytest.raises(
+        TrainingDivergedError, match=r"loss became nan at step 7 .*\n.*last good checkpoint is .*last\.ckpt"
+    ):
         pretrain(make_config(run, **{"trainer.max_steps": 10, "trainer.checkpoint_every": 3}))
     last = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert last["global_step"] == 6
     assert all(torch.isfinite(t).all() for t in last["state_dict"].values() if t.is_floating_point())
 
 
-def test_cli_names_an_unknown_key_and_a_wrong_type(tiny_store, tiny_pairs, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_names_an_unknown_key_and_a_wrong_type(
+    tiny_store, tiny_pairs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = config_dict(tiny_store.path, tiny_pairs, tmp_path / "run")
     data["trainer"]["max_stpes"] = 5
     (tmp_path / "typo.yaml").write_text(yaml.safe_dump(data))
@@ -130,7 +137,9 @@ def test_a_user_error_masked_by_lightning_teardown_is_surfaced() -> None:
     assert _user_error_behind(plain) is plain
 
 
-def test_a_kill_between_the_final_periodic_checkpoint_and_last_ckpt_is_repaired_on_resume(reference_run, make_config, tmp_path: Path) -> None:
+def test_a_kill_between_the_final_periodic_checkpoint_and_last_ckpt_is_repaired_on_resume(
+    reference_run, make_config, tmp_path: Path
+) -> None:
     """Lightning writes step{N}.ckpt, then last.ckpt: a kill in between leaves last.ckpt one interval
     behind while the run is complete. The resumed run must bring last.ckpt (what evaluation reads) to
     the final step, not finish at once and leave the older weights there."""
@@ -150,7 +159,9 @@ def test_a_kill_between_the_final_periodic_checkpoint_and_last_ckpt_is_repaired_
     assert all(torch.equal(got[k], want[k]) for k in want)
 
 
-def test_last_ckpt_holds_the_final_step_when_max_steps_is_not_a_multiple_of_checkpoint_every(make_config, tmp_path: Path) -> None:
+def test_last_ckpt_holds_the_final_step_when_max_steps_is_not_a_multiple_of_checkpoint_every(
+    make_config, tmp_path: Path
+) -> None:
     result = pretrain(make_config(tmp_path / "run", **{"trainer.max_steps": 6, "trainer.checkpoint_every": 4}))
     assert result.steps == 6 and _step(result.checkpoint) == 6
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("step*.ckpt")) == ["step0000004.ckpt"]

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from mixtape.audio.store import SETTINGS_FILE
-from mixtape.training.run import CheckpointMismatchError, pretrain
+from mixtape.models.checkpoint import CheckpointMismatchError
+from mixtape.training.run import pretrain
 
 
 def test_resume_refuses_a_store_of_other_mel_settings(reference_run, tiny_store, make_config, tmp_path: Path) -> None:
@@ -34,19 +35,29 @@ def test_resume_refuses_a_store_of_other_mel_settings(reference_run, tiny_store,
 def test_resume_refuses_a_checkpoint_that_is_not_mixtapes(make_config, tmp_path: Path) -> None:
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
-    torch.save({"epoch": 1, "state_dict": {"w": torch.zeros(2)}, "hyper_parameters": {"lr": 0.1}}, run / "checkpoints" / "last.ckpt")
-    with pytest.raises(CheckpointMismatchError, match=r"last\.ckpt: not a mixtape pre-training checkpoint \(no model hyper-parameters\)"):
+    torch.save(
+        {"epoch": 1, "state_dict": {"w": torch.zeros(2)}, "hyper_parameters": {"lr": 0.1}},
+        run / "checkpoints" / "last.ckpt",
+    )
+    with pytest.raises(
+        CheckpointMismatchError,
+        match=r"last\.ckpt: not a mixtape pre-training checkpoint \(no model hyper-parameters\)",
+    ):
         pretrain(make_config(run), resume=True)
 
 
-def test_unreadable_checkpoint_files_are_named_without_torch_advice(reference_run, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unreadable_checkpoint_files_are_named_without_torch_advice(
+    reference_run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import argparse
 
     from mixtape.cli import main
 
     garbage = tmp_path / "garbage.ckpt"
     garbage.write_bytes(b"not a checkpoint at all")
-    old_style = tmp_path / "namespace.ckpt"  # hyper-parameters as an argparse.Namespace, as old Lightning projects save them
+    old_style = (
+        tmp_path / "namespace.ckpt"
+    )  # hyper-parameters as an argparse.Namespace, as old Lightning projects save them
     torch.save({"state_dict": {}, "hyper_parameters": argparse.Namespace(lr=0.1)}, old_style)
     torn = tmp_path / "torn.ckpt"
     data = (reference_run.run_dir / "checkpoints" / "last.ckpt").read_bytes()

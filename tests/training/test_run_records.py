@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mixtape.doctor import check_export
-from mixtape.io import file_checksum
+from mixtape.fileio import file_checksum
 from mixtape.training.export import export_checkpoint
 from mixtape.training.module import cut_torn_line
 
@@ -23,7 +23,11 @@ def test_an_export_records_its_checkpoint_and_onnx_checksums(reference_run, tmp_
     onnx = tmp_path / "encoder.onnx"
     onnx.write_bytes(onnx.read_bytes() + b"\0")
     (finding,) = check_export(tmp_path).findings
-    assert (finding.level, finding.path, finding.what) == ("PROBLEM", onnx, "changed since it was exported (its checksum differs from encoder.json)")
+    assert (finding.level, finding.path, finding.what) == (
+        "PROBLEM",
+        onnx,
+        "changed since it was exported (its checksum differs from encoder.json)",
+    )
     assert finding.fix == f"export again: `mixtape export --checkpoint {ckpt} --out {tmp_path} --onnx`"
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from killing import KillSchedule, Run, kill_when_workers_run, leftover_temps, still_running
 
-from mixtape.io import file_checksum
+from mixtape.fileio import file_checksum
 
 MARKER = r"\d+ to render"  # the catalogue is built and the folder claimed; rendering starts
 END_MARKER = r"world written to"
@@ -20,7 +20,11 @@ def _args(out: Path) -> list[str | Path]:
 
 def _files(root: Path) -> dict[str, str]:
     """Checksum of every file of a world folder by relative path (temp files aside)."""
-    return {p.relative_to(root).as_posix(): file_checksum(p) for p in sorted(root.rglob("*")) if p.is_file() and not p.name.endswith(".tmp")}
+    return {
+        p.relative_to(root).as_posix(): file_checksum(p)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.name.endswith(".tmp")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +43,9 @@ def test_kill_anywhere_synth(reference: tuple[dict[str, str], Run], tmp_path: Pa
     def after_kill(run: Run) -> None:
         # Whatever a killed run left is whole: each file is byte for byte the uninterrupted run's.
         got = _files(out)
-        assert set(got) <= set(want), f"{schedule}: files no uninterrupted run writes: {sorted(set(got) - set(want))[:5]}"
+        assert set(got) <= set(want), (
+            f"{schedule}: files no uninterrupted run writes: {sorted(set(got) - set(want))[:5]}"
+        )
         torn = [name for name, checksum in got.items() if checksum != want[name]]
         assert not torn, f"{schedule}: half-written or different files after a kill: {torn[:5]}"
 
@@ -57,6 +63,8 @@ def test_kill_while_rendering_leaves_no_orphan_workers(tmp_path: Path) -> None:
     """The render pool runs behind a fork server, whose workers are not the run's children: without
     a lifeline they and the fork server idle forever after a kill -9 of the run."""
     killed = kill_when_workers_run(_args(tmp_path / "world"), tmp_path / "killed.log", workers=3)
-    assert killed.killed and len(killed.tree) >= 3, f"the run ended before its fork server and 2 workers were seen:\n{killed.tail()}"
+    assert killed.killed and len(killed.tree) >= 3, (
+        f"the run ended before its fork server and 2 workers were seen:\n{killed.tail()}"
+    )
     left = still_running(killed.tree)
     assert not left, f"processes {left} outlived the killed run"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-
 from conftest import shared_data
+
 from mixtape.catalog import read_tracks
 from mixtape.world import SIZES, World, WorldError
 from mixtape.world.tags import FAMILIES, SPLITS
@@ -96,13 +96,35 @@ def test_playlists_are_mpd_slices_with_a_separate_heldout_folder(tiny_world: Wor
             doc = json.loads(path.read_text())
             playlists = doc["playlists"]
             assert set(doc["info"]) >= {"generated_on", "slice", "version"} and 0 < len(playlists) <= 1000
-            assert path.name == f"mpd.slice.{playlists[0]['pid']}-{playlists[-1]['pid']}.json" == f"mpd.slice.{doc['info']['slice']}.json"
+            assert (
+                path.name
+                == f"mpd.slice.{playlists[0]['pid']}-{playlists[-1]['pid']}.json"
+                == f"mpd.slice.{doc['info']['slice']}.json"
+            )
             for p in playlists:
-                assert set(p) >= {"pid", "name", "collaborative", "modified_at", "num_tracks", "num_albums", "num_followers", "tracks"}
+                assert set(p) >= {
+                    "pid",
+                    "name",
+                    "collaborative",
+                    "modified_at",
+                    "num_tracks",
+                    "num_albums",
+                    "num_followers",
+                    "tracks",
+                }
                 assert p["num_tracks"] == len(p["tracks"]) and p["collaborative"] in ("true", "false")
                 assert [t["pos"] for t in p["tracks"]] == list(range(len(p["tracks"])))
                 for t in p["tracks"]:
-                    assert set(t) == {"pos", "artist_name", "track_uri", "artist_uri", "track_name", "album_uri", "duration_ms", "album_name"}
+                    assert set(t) == {
+                        "pos",
+                        "artist_name",
+                        "track_uri",
+                        "artist_uri",
+                        "track_name",
+                        "album_uri",
+                        "duration_ms",
+                        "album_name",
+                    }
                     tid = t["track_uri"].rsplit(":", 1)[1]
                     row = track_ids[tid]
                     assert t["track_uri"] == f"mixtape:track:{tid}"
@@ -129,7 +151,11 @@ def test_world_json_is_the_truth_behind_the_files(tiny_world: World) -> None:
     assert (truth["size"], truth["seed"], truth["sample_rate"]) == ("tiny", 0, 22050)
     tags = {r[0]: set(r[5:]) for r in _rows(tiny_world.tags, "\t")[1:]}
     for t in truth["tracks"]:
-        expected = {f"genre---{t['genre']}"} | {f"mood/theme---{m}" for m in t["moods"]} | {f"instrument---{i}" for i in t["instruments"]}
+        expected = (
+            {f"genre---{t['genre']}"}
+            | {f"mood/theme---{m}" for m in t["moods"]}
+            | {f"instrument---{i}" for i in t["instruments"]}
+        )
         assert tags[t["track_id"]] == expected
     heldout = {p["pid"] for p in _mpd(tiny_world.heldout)}
     assert {p["pid"] for p in truth["playlists"] if p["heldout"]} == heldout

@@ -35,8 +35,16 @@ def _peak_hz(x: np.ndarray) -> float:
 def test_each_instrument_sounds_its_notes_and_ends_them_silently(name: str) -> None:
     half = SR // 2
     y = render_line(
-        np.array([0, half]), np.array([69.0, 57.0]), np.array([1.0, 0.5], dtype=np.float32), np.array([half - 3000, half - 3000]),
-        SR, SR, spec=INSTRUMENT_SPECS[INSTRUMENTS.index(name)], tilt_offset=0.0, attack_mult=1.0, vibrato_mult=1.0,
+        np.array([0, half]),
+        np.array([69.0, 57.0]),
+        np.array([1.0, 0.5], dtype=np.float32),
+        np.array([half - 3000, half - 3000]),
+        SR,
+        SR,
+        spec=INSTRUMENT_SPECS[INSTRUMENTS.index(name)],
+        tilt_offset=0.0,
+        attack_mult=1.0,
+        vibrato_mult=1.0,
         rng=np.random.default_rng(0),
     )
     assert y.dtype == np.float32 and y.shape == (SR,)
@@ -47,8 +55,19 @@ def test_each_instrument_sounds_its_notes_and_ends_them_silently(name: str) -> N
 
 def test_harmonics_stay_below_nyquist() -> None:
     spec = INSTRUMENT_SPECS[INSTRUMENTS.index("synthesizer")]
-    y = render_line(np.array([0]), np.array([100.0]), np.array([1.0], dtype=np.float32), np.array([SR]), SR, SR,
-                    spec=spec, tilt_offset=-0.5, attack_mult=1.0, vibrato_mult=0.0, rng=np.random.default_rng(0))
+    y = render_line(
+        np.array([0]),
+        np.array([100.0]),
+        np.array([1.0], dtype=np.float32),
+        np.array([SR]),
+        SR,
+        SR,
+        spec=spec,
+        tilt_offset=-0.5,
+        attack_mult=1.0,
+        vibrato_mult=0.0,
+        rng=np.random.default_rng(0),
+    )
     spectrum = np.abs(np.fft.rfft(y))
     freqs = np.fft.rfftfreq(SR, 1 / SR)
     assert spectrum[freqs > 0.46 * SR].max() < 1e-3 * spectrum.max()  # 2637 Hz fundamental: no aliased harmonics
@@ -61,8 +80,18 @@ def test_drum_hits_wrap_around_the_looping_section() -> None:
 
 def test_composition_gives_every_present_instrument_a_part(specs) -> None:
     for spec in specs[:40]:
-        score = compose(np.random.default_rng(spec.index), genre=spec.genre, moods=spec.moods, instruments=spec.instruments,
-                        tempo=spec.tempo, key=spec.key, major=spec.major, energy=spec.energy, n_samples=spec.n_samples, sr=SR)
+        score = compose(
+            np.random.default_rng(spec.index),
+            genre=spec.genre,
+            moods=spec.moods,
+            instruments=spec.instruments,
+            tempo=spec.tempo,
+            key=spec.key,
+            major=spec.major,
+            energy=spec.energy,
+            n_samples=spec.n_samples,
+            sr=SR,
+        )
         voiced = {line.instrument for line in score.lines} | ({DRUMS} if score.drums else set())
         assert voiced == set(spec.instruments)
         for line in score.lines:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mixtape.cli import main
-from mixtape.io import file_checksum
+from mixtape.fileio import file_checksum
 from mixtape.world import SIZES, World, WorldError, synth
 from mixtape.world.latent import build_catalogue
 from mixtape.world.writers import write_tracks_csv
@@ -27,7 +27,9 @@ def rebuilt(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 def test_same_seed_gives_identical_files_whatever_the_worker_count(tiny_world: World, rebuilt: World) -> None:
     mine, theirs = _files(rebuilt), _files(tiny_world)
-    assert set(mine) == set(theirs) and {"tracks.csv", "triplets.csv", "world.json", "tags/autotagging.tsv"} <= set(mine)
+    assert set(mine) == set(theirs) and {"tracks.csv", "triplets.csv", "world.json", "tags/autotagging.tsv"} <= set(
+        mine
+    )
     for rel in mine:
         assert mine[rel].read_bytes() == theirs[rel].read_bytes(), rel
     wavs = sorted(p.relative_to(rebuilt.root) for p in (rebuilt.root / "audio").rglob("*.wav"))

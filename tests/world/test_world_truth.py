@@ -13,7 +13,13 @@ from mixtape.world.truth import LatentDataError, read_latent
 
 def test_read_latent_from_a_world_file(tmp_path: Path) -> None:
     tracks = [
-        {"track_id": f"t{i}", "genre": "rock" if i % 2 else "jazz", "moods": ["sad"] if i % 3 else ["happy", "calm"], "artist_id": f"a{i // 2}", "split": "test" if i < 2 else "train"}
+        {
+            "track_id": f"t{i}",
+            "genre": "rock" if i % 2 else "jazz",
+            "moods": ["sad"] if i % 3 else ["happy", "calm"],
+            "artist_id": f"a{i // 2}",
+            "split": "test" if i < 2 else "train",
+        }
         for i in range(6)
     ]
     path = tmp_path / "world.json"

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from mixtape.io import LOCK_FILE, file_checksum, progress
+from mixtape.fileio import LOCK_FILE, file_checksum, progress
 
 from .store import FRAME_DTYPE, FRAMES_FILE, JOURNAL_FILE, FeatureStore
 
@@ -79,7 +79,7 @@ def writer_active(path: Path) -> bool:
     except ImportError:  # not POSIX: no advisory locks to ask
         return False
     try:
-        lock = open(path / LOCK_FILE, "rb")  # noqa: SIM115 - closed in the finally below
+        lock = open(path / LOCK_FILE, "rb")  # closed in the finally below
     except OSError:
         return False
     try:

@@ -92,13 +92,33 @@ def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
     mono = mono[:n]
     missing = declared - n
     if declared > 0 and n < TRUNCATED_SHARE * declared and missing > TRUNCATED_MIN_MISSING_S * rate:
-        raise AudioDecodeError(path, f"truncated: decoded {n / rate:.2f} s of the {declared / rate:.2f} s its header declares")
+        raise AudioDecodeError(
+            path, f"truncated: decoded {n / rate:.2f} s of the {declared / rate:.2f} s its header declares"
+        )
     return mono, rate
 
 
 def _read_ffmpeg(path: Path, ffmpeg: str, sample_rate: int) -> np.ndarray:
     """Decode with an ffmpeg subprocess straight to mono float32 at ``sample_rate`` (ffmpeg's own resampler)."""
-    cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path), "-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-acodec", "pcm_f32le", "-"]
+    cmd = [
+        ffmpeg,
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-i",
+        str(path),
+        "-vn",
+        "-ac",
+        "1",
+        "-ar",
+        str(sample_rate),
+        "-f",
+        "f32le",
+        "-acodec",
+        "pcm_f32le",
+        "-",
+    ]
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=FFMPEG_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
@@ -107,7 +127,11 @@ def _read_ffmpeg(path: Path, ffmpeg: str, sample_rate: int) -> np.ndarray:
         raise AudioDecodeError(path, f"could not run ffmpeg ({err})") from None
     if proc.returncode != 0:
         detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise AudioDecodeError(path, f"not readable by libsndfile nor ffmpeg (ffmpeg: {detail[-1] if detail else f'exit code {proc.returncode}'})")
+        raise AudioDecodeError(
+            path,
+            "not readable by libsndfile nor ffmpeg (ffmpeg: "
+            f"{detail[-1] if detail else f'exit code {proc.returncode}'})",
+        )
     usable = len(proc.stdout) - len(proc.stdout) % 4
     return np.frombuffer(proc.stdout[:usable], dtype="<f4").astype(np.float32)
 
@@ -133,14 +157,18 @@ def load_audio(path: str | Path, sample_rate: int = 16000, quality: str = "HQ") 
     try:
         open(path, "rb").close()  # libsndfile would only say "System error"
     except PermissionError:
-        raise AudioDecodeError(path, "permission denied: this user may not read the file (check its permissions and owner)") from None
+        raise AudioDecodeError(
+            path, "permission denied: this user may not read the file (check its permissions and owner)"
+        ) from None
     try:
         mono, rate = _read_soundfile(path)
     except (sf.LibsndfileError, RuntimeError, ValueError) as err:
         ffmpeg = shutil.which("ffmpeg")
         message = str(err).replace(f"Error opening {str(path)!r}: ", "").rstrip(".")
         if ffmpeg is None:
-            raise AudioDecodeError(path, f"not a readable audio file (libsndfile: {message}; ffmpeg is not on PATH to try other formats)") from None
+            raise AudioDecodeError(
+                path, f"not a readable audio file (libsndfile: {message}; ffmpeg is not on PATH to try other formats)"
+            ) from None
         mono, rate = _read_ffmpeg(path, ffmpeg, sample_rate), sample_rate
     bad = np.count_nonzero(~np.isfinite(mono))
     if bad:

@@ -31,7 +31,7 @@ import torch
 
 from mixtape.catalog.tracks import TrackRecord
 from mixtape.errors import MixtapeError
-from mixtape.io import file_checksum, get_logger, progress
+from mixtape.fileio import file_checksum, get_logger, progress
 from mixtape.workers import WorkerCrashed, map_ordered
 
 from .decode import AudioDecodeError, load_audio
@@ -114,7 +114,11 @@ def track_audio(path: Path, settings: StoreSettings) -> tuple[np.ndarray, float]
     if peak <= settings.silence_peak:
         raise UnusableAudio(path, f"silent: peak amplitude {peak:.2g} is at or below {settings.silence_peak:g}")
     if peak > MAX_PEAK:
-        raise UnusableAudio(path, f"amplitude out of range: peak {peak:.3g} (float samples belong near [-1, 1]; above {MAX_PEAK:g} the spectrum overflows)")
+        raise UnusableAudio(
+            path,
+            f"amplitude out of range: peak {peak:.3g} (float samples belong near [-1, 1]; above {MAX_PEAK:g} "
+            "the spectrum overflows)",
+        )
     need = mel.samples_for(settings.patch_frames)
     if len(audio) < need:
         audio = np.resize(audio, need)  # np.resize repeats the array cyclically: the loop rule
@@ -186,8 +190,10 @@ class ExtractionReport:
     def summary(self) -> str:
         i, n = self.shard
         lines = [
-            f"features -> {self.out}" + (f" (shard {i}/{n}: {self.in_shard} of {self.records} tracks)" if n > 1 else ""),
-            f"  done {self.done} (recomputed {self.recomputed} changed sources), skipped-existing {self.skipped_existing}, failed {len(self.failed)}, {self.seconds:.1f} s",
+            f"features -> {self.out}"
+            + (f" (shard {i}/{n}: {self.in_shard} of {self.records} tracks)" if n > 1 else ""),
+            f"  done {self.done} (recomputed {self.recomputed} changed sources), skipped-existing "
+            f"{self.skipped_existing}, failed {len(self.failed)}, {self.seconds:.1f} s",
             f"  store: {self.store_tracks} tracks, {human_bytes(self.store_size_bytes)} on disk",
         ]
         if self.failed:
@@ -249,7 +255,9 @@ def extract_features(
     started = time.perf_counter()
     out = Path(out)
     shard = _check_shard(shard)
-    settings = StoreSettings(mel=mel or MelConfig(), patch_frames=patch_frames, min_duration_s=min_duration_s, shard=shard)
+    settings = StoreSettings(
+        mel=mel or MelConfig(), patch_frames=patch_frames, min_duration_s=min_duration_s, shard=shard
+    )
     if workers is not None and workers < 0:
         raise MixtapeError(f"workers must be 0 (this process) or more, got {workers}")
     workers = (os.cpu_count() or 1) if workers is None else int(workers)
@@ -259,7 +267,11 @@ def extract_features(
         report, todo, stale, failures = _plan(records, writer, shard)
         log.info(
             "features: %d tracks%s; %d already in %s, %d to compute with %s",
-            report.in_shard, f" in shard {shard[0]}/{shard[1]}" if shard[1] > 1 else "", report.skipped_existing, out, len(todo),
+            report.in_shard,
+            f" in shard {shard[0]}/{shard[1]}" if shard[1] > 1 else "",
+            report.skipped_existing,
+            out,
+            len(todo),
             f"{workers} worker processes" if workers else "this process",
         )
         job = _Job(settings, mel_in_worker)
@@ -279,11 +291,20 @@ def extract_features(
     store = FeatureStore.open(out)
     report.seconds = time.perf_counter() - started
     report.store_tracks, report.store_size_bytes = len(store), store.size_bytes
-    log.info("features: done %d, skipped-existing %d, failed %d in %.1f s -> %s", report.done, report.skipped_existing, len(report.failed), report.seconds, out)
+    log.info(
+        "features: done %d, skipped-existing %d, failed %d in %.1f s -> %s",
+        report.done,
+        report.skipped_existing,
+        len(report.failed),
+        report.seconds,
+        out,
+    )
     return report
 
 
-def _plan(records: Sequence[TrackRecord], writer: StoreWriter, shard: tuple[int, int]) -> tuple[ExtractionReport, list[TrackRecord], set[str], dict[str, tuple[str, str]]]:
+def _plan(
+    records: Sequence[TrackRecord], writer: StoreWriter, shard: tuple[int, int]
+) -> tuple[ExtractionReport, list[TrackRecord], set[str], dict[str, tuple[str, str]]]:
     """Which records this run computes: those of its shard not already committed with an unchanged source."""
     i, n = shard
     seen: set[str] = set()
@@ -300,7 +321,10 @@ def _plan(records: Sequence[TrackRecord], writer: StoreWriter, shard: tuple[int,
         else:
             mine.append(r)
     if len(seen) < len(records):
-        log.warning("features: %d records repeat a track id already given; only the first of each is used", len(records) - len(seen))
+        log.warning(
+            "features: %d records repeat a track id already given; only the first of each is used",
+            len(records) - len(seen),
+        )
     report = ExtractionReport(writer.path, shard, len(records), len(mine) + len(invalid))
     report.failed.extend(invalid)
     committed = writer.committed
@@ -342,7 +366,9 @@ def _consume(
             if res.reason is None and not job.mel_in_worker:
                 try:
                     assert res.audio is not None
-                    res.frames = log_mel_batch(torch.from_numpy(res.audio).to(device), job.settings.mel).half().cpu().numpy()
+                    res.frames = (
+                        log_mel_batch(torch.from_numpy(res.audio).to(device), job.settings.mel).half().cpu().numpy()
+                    )
                 except Exception as err:  # e.g. out of GPU memory on one very long track
                     res.reason = f"log-mel on {device} failed: {type(err).__name__}: {err}"
             if res.reason is not None:
@@ -353,13 +379,25 @@ def _consume(
                     log.warning("skipped %s (%s): %s", res.track_id, res.path, res.reason)
                 continue
             assert res.frames is not None
-            writer.add(res.track_id, res.frames, duration=res.duration, checksum=res.checksum, size=res.size, mtime_ns=res.mtime_ns, path=res.path)
+            writer.add(
+                res.track_id,
+                res.frames,
+                duration=res.duration,
+                checksum=res.checksum,
+                size=res.size,
+                mtime_ns=res.mtime_ns,
+                path=res.path,
+            )
             report.done += 1
             report.recomputed += res.track_id in stale
             if failures.pop(res.track_id, None) is not None:
                 failures_dirty = True
             now = time.monotonic()
-            if writer.pending_tracks >= COMMIT_TRACKS or writer.pending_bytes >= COMMIT_BYTES or now - last_commit >= COMMIT_SECONDS:
+            if (
+                writer.pending_tracks >= COMMIT_TRACKS
+                or writer.pending_bytes >= COMMIT_BYTES
+                or now - last_commit >= COMMIT_SECONDS
+            ):
                 writer.commit()
                 if failures_dirty:
                     write_failures(writer.path, ((t, p, r) for t, (p, r) in failures.items()))
@@ -369,7 +407,11 @@ def _consume(
         writer.commit()
         write_failures(writer.path, ((t, p, r) for t, (p, r) in failures.items()))
         if len(report.failed) > LOG_FAILURES:
-            log.warning("%d more tracks skipped; all are listed in %s", len(report.failed) - LOG_FAILURES, writer.path / FAILURES_FILE)
+            log.warning(
+                "%d more tracks skipped; all are listed in %s",
+                len(report.failed) - LOG_FAILURES,
+                writer.path / FAILURES_FILE,
+            )
 
 
 # --- merging shards ------------------------------------------------------------------------------
@@ -411,8 +453,14 @@ def merge_stores(shard_dirs: Sequence[str | Path], out: str | Path) -> FeatureSt
             seen.add(tid)
             try:
                 writer.add(
-                    tid, s.frames(i), duration=float(s.durations[i]), checksum=s.checksums[i], size=int(s.source_sizes[i]),
-                    mtime_ns=int(s.source_mtimes_ns[i]), path=paths[id(s)][i], expect_frames_checksum=s.frames_checksums[i],
+                    tid,
+                    s.frames(i),
+                    duration=float(s.durations[i]),
+                    checksum=s.checksums[i],
+                    size=int(s.source_sizes[i]),
+                    mtime_ns=int(s.source_mtimes_ns[i]),
+                    path=paths[id(s)][i],
+                    expect_frames_checksum=s.frames_checksums[i],
                 )
             except StoreError as err:
                 raise StoreError(f"merge: {s.path / FRAMES_FILE}: {err}") from None
@@ -443,7 +491,9 @@ def _check_shard_set(stores: Sequence[FeatureStore]) -> None:
     """Refuse a shard given twice or shards of different splits; warn when some shards are missing."""
     counts = {s.settings.shard[1] for s in stores}
     if len(counts) > 1:
-        raise StoreError(f"merge: the stores come from different shard splits ({sorted(counts)}): {[str(s.path) for s in stores]}")
+        raise StoreError(
+            f"merge: the stores come from different shard splits ({sorted(counts)}): {[str(s.path) for s in stores]}"
+        )
     n = counts.pop()
     if n == 1:
         return

@@ -10,7 +10,27 @@ from mixtape.catalog.tracks import TrackRecord, TrackTable
 from mixtape.errors import MixtapeError
 
 #: File name endings taken as audio when a folder is scanned (anything libsndfile or ffmpeg may read).
-AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".m4a", ".aac", ".wma", ".caf", ".w64", ".mp4", ".webm"})
+AUDIO_SUFFIXES = frozenset(
+    {
+        ".wav",
+        ".flac",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".mp3",
+        ".aif",
+        ".aiff",
+        ".aifc",
+        ".au",
+        ".m4a",
+        ".aac",
+        ".wma",
+        ".caf",
+        ".w64",
+        ".mp4",
+        ".webm",
+    }
+)
 
 
 def scan_audio_folder(folder: str | Path) -> TrackTable:

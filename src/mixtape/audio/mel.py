@@ -49,7 +49,10 @@ class MelConfig(StrictConfig):
     @model_validator(mode="after")
     def _check_band_edges(self) -> MelConfig:
         if self.fmax > self.sample_rate / 2:
-            raise ValueError(f"fmax={self.fmax} is above the Nyquist frequency {self.sample_rate / 2} of sample_rate={self.sample_rate}")
+            raise ValueError(
+                f"fmax={self.fmax} is above the Nyquist frequency {self.sample_rate / 2} of "
+                f"sample_rate={self.sample_rate}"
+            )
         if self.fmin >= self.fmax:
             raise ValueError(f"fmin={self.fmin} must be below fmax={self.fmax}")
         return self
@@ -98,7 +101,11 @@ def mel_filterbank(config: MelConfig) -> np.ndarray:
     with ``mel_norm='slaney'`` each is scaled by ``2 / bandwidth_hz`` so bands have equal area.
     """
     bin_hz = np.linspace(0.0, config.sample_rate / 2, config.n_bins)
-    edges_mel = np.linspace(_hz_to_mel(np.array(config.fmin), config.mel_scale), _hz_to_mel(np.array(config.fmax), config.mel_scale), config.n_mels + 2)
+    edges_mel = np.linspace(
+        _hz_to_mel(np.array(config.fmin), config.mel_scale),
+        _hz_to_mel(np.array(config.fmax), config.mel_scale),
+        config.n_mels + 2,
+    )
     edges_hz = _mel_to_hz(edges_mel, config.mel_scale)
     widths = np.diff(edges_hz)  # [n_mels + 1]
     ramps = edges_hz[:, None] - bin_hz[None, :]  # [n_mels + 2, n_bins]
@@ -131,7 +138,9 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def log_mel_batch(waveforms: torch.Tensor, config: MelConfig | None = None, chunk_frames: int = CHUNK_FRAMES) -> torch.Tensor:
+def log_mel_batch(
+    waveforms: torch.Tensor, config: MelConfig | None = None, chunk_frames: int = CHUNK_FRAMES
+) -> torch.Tensor:
     """Log-mel of equal-length waveforms ``[..., n_samples]`` -> ``[..., n_frames, n_mels]`` float32.
 
     Runs on the waveforms' device. Frames are processed ``chunk_frames`` at a time so a long track
@@ -157,7 +166,9 @@ def log_mel_batch(waveforms: torch.Tensor, config: MelConfig | None = None, chun
     return out.mul_(config.log_multiplier).log1p_().div_(math.log(10.0))
 
 
-def log_mel(waveform: np.ndarray | torch.Tensor, config: MelConfig | None = None, device: str | torch.device | None = "cpu") -> np.ndarray:
+def log_mel(
+    waveform: np.ndarray | torch.Tensor, config: MelConfig | None = None, device: str | torch.device | None = "cpu"
+) -> np.ndarray:
     """Log-mel of one mono waveform at ``config.sample_rate``: ``[n_frames, n_mels]`` float32.
 
     ``device=None`` picks the GPU when present. A waveform shorter than one frame gives 0 frames.

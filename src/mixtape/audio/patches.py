@@ -42,7 +42,9 @@ class PatchReader:
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         if len(idx) and (idx.min() < 0 or idx.max() >= len(self.store)):
             bad = idx[(idx < 0) | (idx >= len(self.store))][0]
-            raise StoreError(f"track index {int(bad)} out of range for feature store {self.store.path} ({len(self.store)} tracks)")
+            raise StoreError(
+                f"track index {int(bad)} out of range for feature store {self.store.path} ({len(self.store)} tracks)"
+            )
         self.store.check_frames()  # a truncated file would crash the gather with SIGBUS instead of an error
         return idx
 

@@ -36,19 +36,28 @@ from pydantic import Field
 
 from mixtape.config import StrictConfig, config_from_dict
 from mixtape.errors import MixtapeError
-from mixtape.io import LOCK_FILE, acquire_folder_lock, atomic_open, atomic_write_text, get_logger, progress, read_json_header
+from mixtape.fileio import (
+    LOCK_FILE,
+    acquire_folder_lock,
+    atomic_open,
+    atomic_write_text,
+    get_logger,
+    progress,
+)
+from mixtape.stagefolder import StageFolder, register_stage_folder
 
 from .mel import MelConfig
 
 log = get_logger(__name__)
 
-SETTINGS_FILE = "store.json"
+STORE_FOLDER = register_stage_folder(
+    StageFolder("feature store", "store.json", "mixtape-feature-store", 1, "create one with `mixtape features`")
+)
+SETTINGS_FILE = STORE_FOLDER.header_file
 FRAMES_FILE = "frames.f16"
 JOURNAL_FILE = "index.jsonl"
 SNAPSHOT_FILE = "index.npz"
 FAILURES_FILE = "failures.tsv"
-FORMAT_NAME = "mixtape-feature-store"
-FORMAT_VERSION = 1
 FRAME_DTYPE = np.dtype("<f2")
 
 SHORT_TRACK_RULE = (
@@ -72,8 +81,8 @@ class TrackNotInStore(StoreError, KeyError):
 class StoreSettings(StrictConfig):
     """What a store holds and how it was made; a resumed run or a merge must agree with it exactly."""
 
-    format: Literal["mixtape-feature-store"] = FORMAT_NAME
-    version: int = FORMAT_VERSION
+    format: Literal["mixtape-feature-store"] = "mixtape-feature-store"
+    version: int = STORE_FOLDER.version
     mel: MelConfig = Field(default_factory=MelConfig)
     dtype: Literal["float16"] = "float16"
     patch_frames: int = Field(128, gt=0)
@@ -96,19 +105,16 @@ class StoreSettings(StrictConfig):
 
 def read_settings(path: Path) -> StoreSettings:
     file = path / SETTINGS_FILE
-    data = read_json_header(
-        file,
-        kind="feature store",
-        format_name=FORMAT_NAME,
-        version=FORMAT_VERSION,
-        missing_hint=f"not a feature store: {path} has no {SETTINGS_FILE}; create one with `mixtape features`",
+    data = STORE_FOLDER.read_header(
+        path,
         error=StoreError,
+        hint=f"not a feature store: {path} has no {SETTINGS_FILE}; create one with `mixtape features`",
     )
     return config_from_dict(StoreSettings, data, str(file))
 
 
 def write_settings(path: Path, settings: StoreSettings) -> None:
-    atomic_write_text(path / SETTINGS_FILE, json.dumps(settings.model_dump(mode="json"), indent=2) + "\n")
+    STORE_FOLDER.write_header(path, settings.model_dump(mode="json"))
 
 
 # --- the index -----------------------------------------------------------------------------------
@@ -116,7 +122,13 @@ def write_settings(path: Path, settings: StoreSettings) -> None:
 _STR_COLUMNS = ("track_id", "path", "checksum", "frames_checksum")
 #: Columns a store written by an older mixtape lacks; read as "" (unknown) there.
 _OPTIONAL_COLUMNS = ("frames_checksum",)
-_NUM_COLUMNS = {"offset": np.int64, "n_frames": np.int64, "duration": np.float64, "size": np.int64, "mtime_ns": np.int64}
+_NUM_COLUMNS = {
+    "offset": np.int64,
+    "n_frames": np.int64,
+    "duration": np.float64,
+    "size": np.int64,
+    "mtime_ns": np.int64,
+}
 
 
 @dataclass
@@ -139,8 +151,10 @@ class IndexColumns:
 
     @classmethod
     def from_rows(cls, rows: Sequence[dict[str, Any]]) -> IndexColumns:
-        strs = {k: [str(r[k]) for r in rows] for k in _STR_COLUMNS}
-        nums = {k: np.fromiter((r[k] for r in rows), dtype=t, count=len(rows)) for k, t in _NUM_COLUMNS.items()}
+        strs: dict[str, Any] = {k: [str(r[k]) for r in rows] for k in _STR_COLUMNS}
+        nums: dict[str, Any] = {
+            k: np.fromiter((r[k] for r in rows), dtype=t, count=len(rows)) for k, t in _NUM_COLUMNS.items()
+        }
         return cls(**strs, **nums)
 
     def __len__(self) -> int:
@@ -149,13 +163,13 @@ class IndexColumns:
     def concat(self, other: IndexColumns) -> IndexColumns:
         if not len(other):
             return self
-        strs = {k: getattr(self, k) + getattr(other, k) for k in _STR_COLUMNS}
-        nums = {k: np.concatenate([getattr(self, k), getattr(other, k)]) for k in _NUM_COLUMNS}
+        strs: dict[str, Any] = {k: getattr(self, k) + getattr(other, k) for k in _STR_COLUMNS}
+        nums: dict[str, Any] = {k: np.concatenate([getattr(self, k), getattr(other, k)]) for k in _NUM_COLUMNS}
         return IndexColumns(**strs, **nums)
 
     def take(self, keep: np.ndarray) -> IndexColumns:
-        strs = {k: [getattr(self, k)[i] for i in keep.tolist()] for k in _STR_COLUMNS}
-        nums = {k: getattr(self, k)[keep] for k in _NUM_COLUMNS}
+        strs: dict[str, Any] = {k: [getattr(self, k)[i] for i in keep.tolist()] for k in _STR_COLUMNS}
+        nums: dict[str, Any] = {k: getattr(self, k)[keep] for k in _NUM_COLUMNS}
         return IndexColumns(**strs, **nums)
 
     def latest(self) -> IndexColumns:
@@ -194,10 +208,21 @@ def read_journal(path: Path, start: int = 0) -> tuple[IndexColumns, int]:
     for lineno, line in enumerate(data[:end].split(b"\n")[:-1], start=1):
         try:
             row = json.loads(line)
-            rows.append({k: row.get(k, "") if k in _OPTIONAL_COLUMNS else row[k] for k in (*_STR_COLUMNS, *_NUM_COLUMNS)})
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError, RecursionError) as err:  # AttributeError: a line that is not an object
+            rows.append(
+                {k: row.get(k, "") if k in _OPTIONAL_COLUMNS else row[k] for k in (*_STR_COLUMNS, *_NUM_COLUMNS)}
+            )
+        except (
+            json.JSONDecodeError,
+            UnicodeDecodeError,
+            KeyError,
+            TypeError,
+            AttributeError,
+            RecursionError,
+        ) as err:  # AttributeError: a line that is not an object
             where = f"line {lineno}" if start == 0 else f"line {lineno} after byte {start}"
-            raise StoreError(f"{path / JOURNAL_FILE}: {where} is damaged ({err}); the store cannot be trusted, re-extract it") from None
+            raise StoreError(
+                f"{path / JOURNAL_FILE}: {where} is damaged ({err}); the store cannot be trusted, re-extract it"
+            ) from None
     try:
         columns = IndexColumns.from_rows(rows)
     except (TypeError, ValueError, OverflowError) as err:
@@ -225,20 +250,31 @@ def write_snapshot(path: Path, columns: IndexColumns, journal_bytes: int) -> Non
 def _read_snapshot(path: Path, journal_size: int) -> tuple[IndexColumns, int] | None:
     """The snapshot and the journal position it covers, or None when absent or unusable."""
     try:
-        with open(path / SNAPSHOT_FILE, "rb") as f, np.load(f, allow_pickle=False) as z:  # our own handle: numpy leaks its own when the file is damaged
+        with (
+            open(path / SNAPSHOT_FILE, "rb") as f,
+            np.load(f, allow_pickle=False) as z,
+        ):  # our own handle: numpy leaks its own when the file is damaged
             covered, count = int(z["journal_bytes"]), int(z["count"])
             if covered > journal_size:
                 log.warning("%s covers more of the index than exists; ignoring it", path / SNAPSHOT_FILE)
                 return None
-            strs = {k: _split(z[k], count) if k in z.files or k not in _OPTIONAL_COLUMNS else [""] * count for k in _STR_COLUMNS}
-            nums = {k: z[k].astype(t, copy=False) for k, t in _NUM_COLUMNS.items()}
+            strs: dict[str, Any] = {
+                k: _split(z[k], count) if k in z.files or k not in _OPTIONAL_COLUMNS else [""] * count
+                for k in _STR_COLUMNS
+            }
+            nums: dict[str, Any] = {k: z[k].astype(t, copy=False) for k, t in _NUM_COLUMNS.items()}
     except FileNotFoundError:
         return None
-    except Exception as err:  # noqa: BLE001 - only a cache of the journal: any damage (BadZipFile, EOFError, a bad shape...) means "read the journal"
+    except Exception as err:
+        # only a cache of the journal: any damage (BadZipFile, EOFError, a bad shape...) means "read the journal"
         log.warning("%s is unreadable (%s); reading the whole index instead", path / SNAPSHOT_FILE, err)
         return None
     columns = IndexColumns(**strs, **nums)
-    if covered < 0 or any(getattr(columns, k).ndim != 1 for k in _NUM_COLUMNS) or any(len(getattr(columns, k)) != count for k in (*_STR_COLUMNS, *_NUM_COLUMNS)):
+    if (
+        covered < 0
+        or any(getattr(columns, k).ndim != 1 for k in _NUM_COLUMNS)
+        or any(len(getattr(columns, k)) != count for k in (*_STR_COLUMNS, *_NUM_COLUMNS))
+    ):
         log.warning("%s is inconsistent; reading the whole index instead", path / SNAPSHOT_FILE)
         return None
     return columns, covered
@@ -265,12 +301,14 @@ _MAX_ROWS = 1 << 60
 
 def _check_extents(path: Path, columns: IndexColumns) -> None:
     """Refuse index entries whose frame rows cannot exist (negative or absurd offset or count)."""
-    bad = np.flatnonzero((columns.offset < 0) | (columns.n_frames < 0) | (columns.offset > _MAX_ROWS) | (columns.n_frames > _MAX_ROWS))
+    bad = np.flatnonzero(
+        (columns.offset < 0) | (columns.n_frames < 0) | (columns.offset > _MAX_ROWS) | (columns.n_frames > _MAX_ROWS)
+    )
     if len(bad):
         i = int(bad[0])
         raise StoreError(
-            f"{path / JOURNAL_FILE}: track {columns.track_id[i]!r} has frame offset {int(columns.offset[i])} and {int(columns.n_frames[i])} frames: "
-            "the index is damaged; re-extract the store"
+            f"{path / JOURNAL_FILE}: track {columns.track_id[i]!r} has frame offset {int(columns.offset[i])} and "
+            f"{int(columns.n_frames[i])} frames: the index is damaged; re-extract the store"
         )
 
 
@@ -292,7 +330,10 @@ def read_failures(path: Path) -> list[tuple[str, str, str]]:
     except FileNotFoundError:
         return []
     except UnicodeDecodeError as err:
-        raise StoreError(f"{path / FAILURES_FILE}: not UTF-8 text ({err}); it only lists failed tracks: delete it and re-run `mixtape features` to list them again") from None
+        raise StoreError(
+            f"{path / FAILURES_FILE}: not UTF-8 text ({err}); it only lists failed tracks: delete it and "
+            "re-run `mixtape features` to list them again"
+        ) from None
     rows = [line.split("\t") for line in lines[1:] if line.strip()]
     return [(r[0], r[1] if len(r) > 1 else "", "\t".join(r[2:])) for r in rows]
 
@@ -306,7 +347,9 @@ class FeatureStore:
     Safe to pickle into data-loader workers: the memmap is not pickled, each process maps the file.
     """
 
-    def __init__(self, path: Path, settings: StoreSettings, columns: IndexColumns, failures: list[tuple[str, str, str]]) -> None:
+    def __init__(
+        self, path: Path, settings: StoreSettings, columns: IndexColumns, failures: list[tuple[str, str, str]]
+    ) -> None:
         self.path = path
         self.settings = settings
         self._columns = columns
@@ -369,7 +412,7 @@ class FeatureStore:
 
     @property
     def checksums(self) -> list[str]:
-        """blake2b of each source file (mixtape.io.file_checksum) at extraction time."""
+        """blake2b of each source file (mixtape.fileio.file_checksum) at extraction time."""
         return self._columns.checksum
 
     @property
@@ -406,7 +449,9 @@ class FeatureStore:
         try:
             return self._position_map()[track_id]
         except KeyError:
-            raise TrackNotInStore(f"track {track_id!r} is not in feature store {self.path} ({len(self)} tracks)") from None
+            raise TrackNotInStore(
+                f"track {track_id!r} is not in feature store {self.path} ({len(self)} tracks)"
+            ) from None
 
     def indices(self, track_ids: Iterable[str]) -> np.ndarray:
         """Rows of many track ids at once; the error lists (up to 5 of) the ids that are absent."""
@@ -431,11 +476,17 @@ class FeatureStore:
             have, file_id = (0 if need == 0 else -1), None
         if have < need:
             got = "missing" if have < 0 else f"{have} bytes"
-            raise StoreError(f"{file}: frames file is {got} but the index needs {need} bytes: the store was truncated or modified; re-extract it")
+            raise StoreError(
+                f"{file}: frames file is {got} but the index needs {need} bytes: the store was truncated or "
+                "modified; re-extract it"
+            )
         if self._frames_file_id is None:
             self._frames_file_id = file_id
         elif file_id is not None and file_id != self._frames_file_id:
-            raise StoreError(f"{file}: the frames file was replaced after this store was opened (a merge or a new extraction into the same folder?); open the store again")
+            raise StoreError(
+                f"{file}: the frames file was replaced after this store was opened (a merge or a new "
+                "extraction into the same folder?); open the store again"
+            )
 
     @property
     def frame_matrix(self) -> np.ndarray:
@@ -445,7 +496,9 @@ class FeatureStore:
                 self._frames = np.zeros((0, self.n_mels), dtype=FRAME_DTYPE)
             else:
                 self.check_frames()
-                self._frames = np.memmap(self.path / FRAMES_FILE, dtype=FRAME_DTYPE, mode="r", shape=(self.rows, self.n_mels))
+                self._frames = np.memmap(
+                    self.path / FRAMES_FILE, dtype=FRAME_DTYPE, mode="r", shape=(self.rows, self.n_mels)
+                )
         return self._frames
 
     def frames(self, i: int) -> np.ndarray:
@@ -528,8 +581,8 @@ def human_bytes(n: float) -> str:
 def write_error(path: Path, file: str, err: OSError) -> StoreError:
     """A write the file system refused (disk full, file size limit, quota), as a message the user can act on."""
     return StoreError(
-        f"feature store {path}: cannot write {file}: {err.strerror or err}. Free space (or raise the file size limit) and "
-        "re-run the same command: the tracks committed so far are kept and the run continues after them"
+        f"feature store {path}: cannot write {file}: {err.strerror or err}. Free space (or raise the file size limit) "
+        "and re-run the same command: the tracks committed so far are kept and the run continues after them"
     )
 
 
@@ -552,7 +605,10 @@ class StoreWriter:
                 existing = read_settings(self.path)
                 diff = existing.differences(settings)
                 if diff:
-                    raise StoreError(f"feature store {self.path} was made with other settings ({'; '.join(diff)}); write to a new folder or use the same settings")
+                    raise StoreError(
+                        f"feature store {self.path} was made with other settings ({'; '.join(diff)}); write "
+                        "to a new folder or use the same settings"
+                    )
             elif any(p.name != LOCK_FILE for p in self.path.iterdir()):
                 raise StoreError(f"{self.path} is not empty and not a feature store; choose a new folder for the store")
             else:
@@ -571,7 +627,11 @@ class StoreWriter:
         self.pending_bytes = 0
 
     def _acquire_lock(self) -> IO[bytes] | None:
-        return acquire_folder_lock(self.path, f"feature store {self.path} is being written by another process; wait for it or use another folder", StoreError)
+        return acquire_folder_lock(
+            self.path,
+            f"feature store {self.path} is being written by another process; wait for it or use another folder",
+            StoreError,
+        )
 
     def _release_lock(self) -> None:
         if self._lock is not None:
@@ -588,17 +648,31 @@ class StoreWriter:
         need = self.committed.rows_end() * self.settings.mel.n_mels * FRAME_DTYPE.itemsize
         if not frames.exists():
             if need:
-                raise StoreError(f"{frames} is missing but the index refers to {need} bytes of frames; delete the store and re-extract")
+                raise StoreError(
+                    f"{frames} is missing but the index refers to {need} bytes of frames; delete the store "
+                    "and re-extract"
+                )
             frames.touch()
         have = frames.stat().st_size
         if have < need:
-            raise StoreError(f"{frames} is {have} bytes but the index needs {need}: the store is damaged; delete it and re-extract")
+            raise StoreError(
+                f"{frames} is {have} bytes but the index needs {need}: the store is damaged; delete it and re-extract"
+            )
         if have > need:
             log.info("%s: dropping %d bytes of uncommitted frames left by an interrupted run", frames, have - need)
             os.truncate(frames, need)
 
     def add(
-        self, track_id: str, frames: np.ndarray, *, duration: float, checksum: str, size: int, mtime_ns: int, path: str, expect_frames_checksum: str = ""
+        self,
+        track_id: str,
+        frames: np.ndarray,
+        *,
+        duration: float,
+        checksum: str,
+        size: int,
+        mtime_ns: int,
+        path: str,
+        expect_frames_checksum: str = "",
     ) -> None:
         """Write one track's frames; it becomes visible at the next :meth:`commit`.
 
@@ -610,12 +684,25 @@ class StoreWriter:
             raise ValueError(f"track {track_id!r}: frames must be [n, {self.settings.mel.n_mels}], got {data.shape}")
         digest = frames_checksum(data)
         if expect_frames_checksum and digest != expect_frames_checksum:
-            raise StoreError(f"track {track_id!r} ({path}): its frames no longer match the checksum recorded when they were written (the store they come from is damaged); re-extract that store")
+            raise StoreError(
+                f"track {track_id!r} ({path}): its frames no longer match the checksum recorded when they "
+                "were written (the store they come from is damaged); re-extract that store"
+            )
         try:
             self._frames.write(data.tobytes())
         except OSError as err:
             raise write_error(self.path, FRAMES_FILE, err) from None
-        row = {"track_id": track_id, "offset": self.next_row, "n_frames": len(data), "duration": float(duration), "checksum": checksum, "size": int(size), "mtime_ns": int(mtime_ns), "path": path, "frames_checksum": digest}
+        row = {
+            "track_id": track_id,
+            "offset": self.next_row,
+            "n_frames": len(data),
+            "duration": float(duration),
+            "checksum": checksum,
+            "size": int(size),
+            "mtime_ns": int(mtime_ns),
+            "path": path,
+            "frames_checksum": digest,
+        }
         self._pending.append(journal_line(row))
         self.next_row += len(data)
         self.pending_bytes += data.nbytes

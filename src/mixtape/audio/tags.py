@@ -111,10 +111,14 @@ def read_tags(path: str | Path) -> dict[str, str]:
     path = Path(path)
     try:
         audio = mutagen.File(path, easy=True)
-        fields = _from_tags(audio.tags) if audio is not None and audio.tags is not None else dict.fromkeys(TAG_FIELDS, "")
+        fields = (
+            _from_tags(audio.tags) if audio is not None and audio.tags is not None else dict.fromkeys(TAG_FIELDS, "")
+        )
     except RecursionError:
         raise TagReadError(path, "tag structure nested too deeply") from None
-    except Exception as err:  # mutagen's parsers raise many kinds on damaged files (MutagenError, struct.error, ValueError, ...)
+    except (
+        Exception
+    ) as err:  # mutagen's parsers raise many kinds on damaged files (MutagenError, struct.error, ValueError, ...)
         raise TagReadError(path, _reason(err)) from None
     if path.suffix.lower() in _SNDFILE_SUFFIXES and not any(fields.values()):
         for field, value in _sndfile_strings(path).items():

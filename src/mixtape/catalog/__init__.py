@@ -1,6 +1,13 @@
 """The catalogue: tracks (with artist/album), playlists, and the splits held out for evaluation."""
 
-from mixtape.catalog.catalog import Catalog, UnknownTrackError, catalog_info, load_catalog, ordered_rows, read_track_list
+from mixtape.catalog.catalog import (
+    Catalog,
+    UnknownTrackError,
+    catalog_info,
+    load_catalog,
+    ordered_rows,
+    read_track_list,
+)
 from mixtape.catalog.matching import TrackMatcher, read_mapping, resolve_entry_path
 from mixtape.catalog.playlists import (
     RawPlaylists,

@@ -40,7 +40,7 @@ from mixtape.catalog.report import (
 )
 from mixtape.catalog.tracks import TrackRecord, read_tracks
 from mixtape.errors import MixtapeError
-from mixtape.io import get_logger, progress
+from mixtape.fileio import get_logger, progress, read_text_file
 
 log = get_logger(__name__)
 
@@ -61,7 +61,10 @@ def _csr_from_sorted(rows: np.ndarray, cols: np.ndarray, data: np.ndarray, shape
     indptr = np.zeros(shape[0] + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
     idx_dtype = np.int32 if max(shape) < 2**31 - 1 and len(cols) < 2**31 - 1 else np.int64
-    m = sp.csr_matrix((data.astype(np.int32, copy=False), cols.astype(idx_dtype, copy=False), indptr.astype(idx_dtype, copy=False)), shape=shape)
+    m = sp.csr_matrix(
+        (data.astype(np.int32, copy=False), cols.astype(idx_dtype, copy=False), indptr.astype(idx_dtype, copy=False)),
+        shape=shape,
+    )
     m.has_sorted_indices = True
     return m
 
@@ -113,7 +116,10 @@ class Catalog:
             if m.shape[1] != n or m.shape[0] != len(getattr(self, ids)):
                 raise MixtapeError(f"catalogue: {name} has shape {m.shape}, expected ({len(getattr(self, ids))}, {n})")
         if self.context.shape != (self.playlists.shape[0], len(self.context_ids)):
-            raise MixtapeError(f"catalogue: context has shape {self.context.shape}, expected ({self.playlists.shape[0]}, {len(self.context_ids)})")
+            raise MixtapeError(
+                f"catalogue: context has shape {self.context.shape}, expected ({self.playlists.shape[0]}, "
+                f"{len(self.context_ids)})"
+            )
         for codes, names, what in ((self.artist, self.artist_ids, "artist"), (self.album, self.album_ids, "album")):
             if len(codes) and (codes.min() < -1 or codes.max() >= len(names)):
                 raise MixtapeError(f"catalogue: {what} codes outside [-1, {len(names)})")
@@ -161,14 +167,21 @@ class Catalog:
             artist_ids=np.array([f"artist_{i}" for i in range(int(art.max(initial=-1)) + 1)], dtype=object),
             album_ids=np.array([f"album_{i}" for i in range(int(alb.max(initial=-1)) + 1)], dtype=object),
             playlists=pl,
-            playlist_ids=np.asarray(playlist_ids if playlist_ids is not None else [str(i) for i in range(pl.shape[0])], dtype=object),
+            playlist_ids=np.asarray(
+                playlist_ids if playlist_ids is not None else [str(i) for i in range(pl.shape[0])], dtype=object
+            ),
             heldout_playlists=hpl,
             heldout_playlist_ids=np.asarray(
-                heldout_playlist_ids if heldout_playlist_ids is not None else [f"heldout_{i}" for i in range(hpl.shape[0])], dtype=object
+                heldout_playlist_ids
+                if heldout_playlist_ids is not None
+                else [f"heldout_{i}" for i in range(hpl.shape[0])],
+                dtype=object,
             ),
             heldout_track_mask=mask,
             context=ctx,
-            context_ids=np.asarray(context_ids if context_ids is not None else [str(i) for i in range(ctx.shape[1])], dtype=object),
+            context_ids=np.asarray(
+                context_ids if context_ids is not None else [str(i) for i in range(ctx.shape[1])], dtype=object
+            ),
         )
 
     def __len__(self) -> int:
@@ -263,15 +276,20 @@ def _gather(
             else:
                 seen.add(pid)
         entry_keep = np.repeat(keep, lengths)
-        entries = raw.entries if keep.all() else [e for e, k in zip(raw.entries, entry_keep) if k]
+        entries = raw.entries if keep.all() else [e for e, k in zip(raw.entries, entry_keep, strict=True) if k]
         cols = matcher.match(entries, raw.base)
         keys = np.full(len(cols), -1, dtype=np.int64)
         unmatched = np.flatnonzero(cols < 0)
         if len(unmatched):
             keys[unmatched] = [unmatched_codes.setdefault(entries[j], len(unmatched_codes)) for j in unmatched]
         if raw.artists is not None and raw.albums is not None:
-            _fill_groups(cols, [a for a, k in zip(raw.artists, entry_keep) if k], [b for b, k in zip(raw.albums, entry_keep) if k], fill)
-        out.ids.extend(pid for pid, k in zip(raw.ids, keep) if k)
+            _fill_groups(
+                cols,
+                [a for a, k in zip(raw.artists, entry_keep, strict=True) if k],
+                [b for b, k in zip(raw.albums, entry_keep, strict=True) if k],
+                fill,
+            )
+        out.ids.extend(pid for pid, k in zip(raw.ids, keep, strict=True) if k)
         out.lengths.append(lengths[keep])
         out.cols.append(cols)
         out.keys.append(keys)
@@ -290,7 +308,10 @@ def _fill_groups(
     Only entries of still-unknown tracks are visited, so the loop is bounded by the number of tracks.
     """
     artist, album, artist_codes, album_codes, artist_names, album_names = fill
-    for codes, names, values, target in ((artist_codes, artist_names, artists, artist), (album_codes, album_names, albums, album)):
+    for codes, names, values, target in (
+        (artist_codes, artist_names, artists, artist),
+        (album_codes, album_names, albums, album),
+    ):
         todo = np.flatnonzero(cols >= 0)
         todo = todo[target[cols[todo]] < 0]
         for j in todo:
@@ -352,13 +373,7 @@ def read_track_list(path: str | Path) -> list[str]:
     """Track ids from a split file: a CSV/TSV with a ``track_id`` column (MTG-Jamendo's ``TRACK_ID``
     included), or a plain list, one id per line."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except FileNotFoundError:
-        raise MixtapeError(f"track list not found: {path}") from None
-    except UnicodeDecodeError as err:
-        raise MixtapeError(f"{path}: not UTF-8 text ({err})") from None
-    lines = [ln for ln in lines if ln.strip()]
+    lines = [ln for ln in read_text_file(path, "track list").splitlines() if ln.strip()]
     if not lines:
         return []
     delimiter = "\t" if lines[0].count("\t") >= lines[0].count(",") else ","
@@ -375,7 +390,9 @@ def read_track_list(path: str | Path) -> list[str]:
 
 def _factorize(values: Sequence[str | None]) -> tuple[np.ndarray, list[str]]:
     codes: dict[str, int] = {}
-    out = np.fromiter((-1 if v is None else codes.setdefault(v, len(codes)) for v in values), dtype=np.int32, count=len(values))
+    out = np.fromiter(
+        (-1 if v is None else codes.setdefault(v, len(codes)) for v in values), dtype=np.int32, count=len(values)
+    )
     return out, list(codes)
 
 
@@ -407,7 +424,11 @@ def load_catalog(
         for rec in table.records:
             kept = first_path.get(rec.track_id)
             if kept is not None:
-                why = "(first table's row kept)" if kept == rec.path else f"with another path ({rec.path}; the first table's {kept} is used)"
+                why = (
+                    "(first table's row kept)"
+                    if kept == rec.path
+                    else f"with another path ({rec.path}; the first table's {kept} is used)"
+                )
                 report.add(SKIPPED_TRACK_ROW, 1, [f"{tp}: duplicate track_id {rec.track_id!r} {why}"])
                 continue
             first_path[rec.track_id] = rec.path
@@ -430,17 +451,36 @@ def load_catalog(
     if holdout_tracks is not None:
         listed = read_track_list(holdout_tracks)
         idx = np.fromiter((matcher.by_id.get(t, -1) for t in listed), dtype=np.int64, count=len(listed))
-        report.add(UNKNOWN_HOLDOUT, int((idx < 0).sum()), [t for t, i in zip(listed, idx) if i < 0])
+        report.add(UNKNOWN_HOLDOUT, int((idx < 0).sum()), [t for t, i in zip(listed, idx, strict=True) if i < 0])
         heldout_mask[idx[idx >= 0]] = True
 
-    fill = (artist, album, {a: i for i, a in enumerate(artist_names)}, {a: i for i, a in enumerate(album_names)}, artist_names, album_names)
+    fill = (
+        artist,
+        album,
+        {a: i for i, a in enumerate(artist_names)},
+        {a: i for i, a in enumerate(album_names)},
+        artist_names,
+        album_names,
+    )
     held_unmatched: dict[str, int] = {}
     train_unmatched: dict[str, int] = {}
-    held = _gather(_read_sets([Path(p) for p in heldout], report, "held-out"), matcher, report, set(), set(), held_unmatched, fill)
-    train = _gather(_read_sets([Path(p) for p in playlists], report, "training"), matcher, report, set(), set(held.ids), train_unmatched, fill)
+    held = _gather(
+        _read_sets([Path(p) for p in heldout], report, "held-out"), matcher, report, set(), set(), held_unmatched, fill
+    )
+    train = _gather(
+        _read_sets([Path(p) for p in playlists], report, "training"),
+        matcher,
+        report,
+        set(),
+        set(held.ids),
+        train_unmatched,
+        fill,
+    )
     for given, got, what in ((playlists, train, "training"), (heldout, held, "held-out")):
         if given and not got.ids:
-            raise MixtapeError(f"no {what} playlist could be read from {', '.join(map(str, given))}\n" + report.summary())
+            raise MixtapeError(
+                f"no {what} playlist could be read from {', '.join(map(str, given))}\n" + report.summary()
+            )
     pl, pl_ids, ctx = _assemble(train, n, len(train_unmatched), report, heldout_mask)
     hpl, hpl_ids, _ = _assemble(held, n, len(held_unmatched), report, None)
     unmatched_names = list(dict.fromkeys([*train_unmatched, *held_unmatched]))

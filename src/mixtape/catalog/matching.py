@@ -38,7 +38,9 @@ def resolve_entry_path(entry: str, base: str) -> str:
     return os.path.normpath(entry if os.path.isabs(entry) else os.path.join(base, entry))
 
 
-def read_mapping(path: str | Path, track_index: Mapping[str, int], report: CatalogReport | None = None) -> dict[str, int]:
+def read_mapping(
+    path: str | Path, track_index: Mapping[str, int], report: CatalogReport | None = None
+) -> dict[str, int]:
     """A two-column CSV/TSV ``entry,track_id`` (a header line is allowed): playlist entry → track.
 
     For playlists that name tracks in another vocabulary (e.g. Spotify URIs for a catalogue keyed by
@@ -52,7 +54,9 @@ def read_mapping(path: str | Path, track_index: Mapping[str, int], report: Catal
     for lineno, line in enumerate(lines, start=1):
         row = split_csv_line(line, delimiter)
         if row is None:
-            raise MixtapeError(f"{path}:{lineno}: malformed quoting or an over-long field; expected two columns 'entry,track_id'")
+            raise MixtapeError(
+                f"{path}:{lineno}: malformed quoting or an over-long field; expected two columns 'entry,track_id'"
+            )
         if not row or all(not c.strip() for c in row):
             continue
         if len(row) < 2 or not row[0].strip() or not row[1].strip():
@@ -79,7 +83,13 @@ class TrackMatcher:
     looked up once.
     """
 
-    def __init__(self, track_ids: Sequence[str], paths: Sequence[str] | None = None, mapping: Mapping[str, int] | None = None, mode: str = "auto") -> None:
+    def __init__(
+        self,
+        track_ids: Sequence[str] | np.ndarray,
+        paths: Sequence[str] | np.ndarray | None = None,
+        mapping: Mapping[str, int] | None = None,
+        mode: str = "auto",
+    ) -> None:
         if mode not in MATCH_MODES:
             raise MixtapeError(f"unknown match mode {mode!r} (expected one of {', '.join(MATCH_MODES)})")
         self.mode = mode
@@ -92,7 +102,9 @@ class TrackMatcher:
     @property
     def by_path(self) -> dict[str, int]:
         if self._by_path is None:
-            self._by_path = {os.path.normpath(str(p)): i for i, p in enumerate(self._paths if self._paths is not None else ())}
+            self._by_path = {
+                os.path.normpath(str(p)): i for i, p in enumerate(self._paths if self._paths is not None else ())
+            }
         return self._by_path
 
     def _by_ids(self, entry: str) -> int:

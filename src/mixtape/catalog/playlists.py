@@ -67,7 +67,9 @@ def playlist_files(path: str | Path) -> list[Path]:
         return [path]
     if not path.exists():
         raise MixtapeError(f"playlists not found: {path}")
-    files = sorted((p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PLAYLIST_SUFFIXES), key=_natural_key)
+    files = sorted(
+        (p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PLAYLIST_SUFFIXES), key=_natural_key
+    )
     if not files:
         raise MixtapeError(f"{path}: no playlist files in this folder (looked for {', '.join(PLAYLIST_SUFFIXES)})")
     return files
@@ -128,7 +130,7 @@ def read_mpd_slice(path: str | Path, report: CatalogReport | None = None) -> Raw
         raise MixtapeError(f"{path}: cannot read ({err.strerror})") from None
     playlists = data.get("playlists") if isinstance(data, dict) else None
     if not isinstance(playlists, list):
-        raise MixtapeError(f"{path}: no 'playlists' list (an MPD slice is {{\"info\": …, \"playlists\": [...]}})")
+        raise MixtapeError(f'{path}: no \'playlists\' list (an MPD slice is {{"info": …, "playlists": [...]}})')
     out = RawPlaylists(source=str(path), base=str(path.parent), artists=[], albums=[])
     for i, pl in enumerate(playlists):
         pid = _playlist_id(pl.get("pid", pl.get("playlist_id"))) if isinstance(pl, dict) else None
@@ -183,7 +185,9 @@ def read_m3u(path: str | Path, playlist_id: str | None = None, report: CatalogRe
     elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # saved as "Unicode" by Windows tools
         data = data.decode("utf-16", errors="replace").encode("utf-8")
     if b"\0" in data:
-        raise MixtapeError(f"{path}: not a text playlist (it holds NUL bytes: binary data, e.g. an audio file named .m3u)")
+        raise MixtapeError(
+            f"{path}: not a text playlist (it holds NUL bytes: binary data, e.g. an audio file named .m3u)"
+        )
     entries: list[str] = []
     fallback_lines: list[int] = []
     for lineno, raw in enumerate(data.splitlines(), start=1):
@@ -233,7 +237,9 @@ def read_playlists_jsonl(path: str | Path, report: CatalogReport | None = None) 
         keys = [_entry_key(t) for t in tracks]
         good = [k for k in keys if k is not None]
         if len(good) < len(keys):
-            report.add(SKIPPED_ENTRY, len(keys) - len(good), [f"{path}:{lineno}: track entry that is not an id, URI or path"])
+            report.add(
+                SKIPPED_ENTRY, len(keys) - len(good), [f"{path}:{lineno}: track entry that is not an id, URI or path"]
+            )
         out.append(pid, good)
     return out
 
@@ -261,7 +267,10 @@ def read_playlists_csv(path: str | Path, report: CatalogReport | None = None) ->
     pcol = next((header.index(c) for c in PLAYLIST_COLUMNS if c in header), None)
     tcol = next((header.index(c) for c in TRACK_COLUMNS if c in header), None)
     if pcol is None or tcol is None:
-        raise MixtapeError(f"{path}: header {header} needs a playlist column ({'/'.join(PLAYLIST_COLUMNS)}) and a track column ({'/'.join(TRACK_COLUMNS)})")
+        raise MixtapeError(
+            f"{path}: header {header} needs a playlist column ({'/'.join(PLAYLIST_COLUMNS)}) and a track "
+            f"column ({'/'.join(TRACK_COLUMNS)})"
+        )
     grouped: dict[str, list[str]] = {}
     for lineno, line in enumerate(itertools.islice(lines, 1, None), start=2):  # no copy of a 66M-line list
         row = split_csv_line(line, delimiter)
@@ -282,14 +291,20 @@ def read_playlists_csv(path: str | Path, report: CatalogReport | None = None) ->
     return out
 
 
-def read_playlist_file(path: str | Path, report: CatalogReport | None = None, root: str | Path | None = None) -> RawPlaylists:
+def read_playlist_file(
+    path: str | Path, report: CatalogReport | None = None, root: str | Path | None = None
+) -> RawPlaylists:
     """Read one playlist file, its format chosen by suffix; M3U ids are paths relative to ``root``."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".json":
         return read_mpd_slice(path, report)
     if suffix in (".m3u", ".m3u8"):
-        pid = path.relative_to(root).with_suffix("").as_posix() if root is not None and path.is_relative_to(root) else None
+        pid = (
+            path.relative_to(root).with_suffix("").as_posix()
+            if root is not None and path.is_relative_to(root)
+            else None
+        )
         return read_m3u(path, playlist_id=pid, report=report)
     if suffix in (".jsonl", ".ndjson"):
         return read_playlists_jsonl(path, report)

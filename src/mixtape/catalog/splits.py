@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from mixtape.catalog.catalog import Catalog
 from mixtape.errors import MixtapeError
-from mixtape.io import atomic_write_text
+from mixtape.fileio import atomic_write_text
 
 SPLIT_NAMES = ("train", "validation", "test")
 
@@ -39,7 +39,9 @@ def hold_out_playlists(catalog: Catalog, fraction: float, seed: int = 0) -> Cata
         playlists=catalog.playlists[train_rows],
         playlist_ids=catalog.playlist_ids[train_rows],
         context=catalog.context[train_rows],
-        heldout_playlists=sp.vstack([catalog.heldout_playlists, catalog.playlists[held_rows]], format="csr", dtype=np.int32),
+        heldout_playlists=sp.vstack(
+            [catalog.heldout_playlists, catalog.playlists[held_rows]], format="csr", dtype=np.int32
+        ),
         heldout_playlist_ids=np.concatenate([catalog.heldout_playlist_ids, catalog.playlist_ids[held_rows]]),
         _index=None,
     )
@@ -54,7 +56,9 @@ def artist_groups(artist: np.ndarray) -> np.ndarray:
     return groups
 
 
-def artist_disjoint_split(artist: np.ndarray, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0) -> np.ndarray:
+def artist_disjoint_split(
+    artist: np.ndarray, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0
+) -> np.ndarray:
     """Split label per track (index into ``fractions``) such that no artist spans two splits.
 
     Artists are shuffled, then cut where the running track count crosses the cumulative fractions
@@ -85,7 +89,9 @@ def artists_shared(artist: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return codes[counts > 1]
 
 
-def write_track_split(catalog: Catalog, labels: np.ndarray, folder: str | Path, names: Sequence[str] = SPLIT_NAMES) -> list[Path]:
+def write_track_split(
+    catalog: Catalog, labels: np.ndarray, folder: str | Path, names: Sequence[str] = SPLIT_NAMES
+) -> list[Path]:
     """One ``<name>.tsv`` per split (``track_id`` column): the format ``--holdout-tracks`` reads."""
     labels = np.asarray(labels)
     if len(labels) != len(catalog):

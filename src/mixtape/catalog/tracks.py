@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mixtape.errors import MixtapeError
+from mixtape.fileio import read_text_file
 
 REQUIRED = ("track_id", "path")
 OPTIONAL = ("artist_id", "album_id", "duration")
@@ -41,15 +42,7 @@ def read_table_lines(path: Path, what: str, expected: str) -> tuple[list[str], s
     Shared by every table reader of the catalogue so a missing, non-UTF-8 or empty file gets the
     same message, naming the file, whatever table it is.
     """
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise MixtapeError(f"{what} not found: {path}") from None
-    except OSError as err:  # permissions, a folder given for a file, an I/O error
-        raise MixtapeError(f"{path}: cannot read the {what} ({err.strerror or err})") from None
-    except UnicodeDecodeError as err:
-        raise MixtapeError(f"{path}: not UTF-8 text ({err})") from None
-    lines = text.splitlines()
+    lines = read_text_file(path, what).splitlines()
     if not lines:
         raise MixtapeError(f"{path}: empty {what} (expected {expected})")
     return lines, "\t" if lines[0].count("\t") >= lines[0].count(",") else ","
@@ -84,22 +77,24 @@ def read_tracks(path: str | Path, audio_root: str | Path | None = None) -> Track
     if missing:
         raise MixtapeError(f"{path}: header {header} lacks required column(s) {missing}")
     col = {name: header.index(name) for name in (*REQUIRED, *OPTIONAL) if name in header}
+
+    def get(row: list[str], name: str) -> str | None:
+        i = col.get(name)
+        return row[i].strip() if i is not None and i < len(row) and row[i].strip() else None
+
     records: list[TrackRecord] = []
     skipped: list[str] = []
     seen: set[str] = set()
     for lineno, line in enumerate(itertools.islice(lines, 1, None), start=2):  # no copy of a 66M-line list
         row = split_csv_line(line, delimiter)
         if row is None:
-            skipped.append(f"{path}:{lineno}: malformed quoting (a '\"' that is never closed); fix the quotes of this row")
+            skipped.append(
+                f"{path}:{lineno}: malformed quoting (a '\"' that is never closed); fix the quotes of this row"
+            )
             continue
         if not row or all(not c.strip() for c in row):
             continue
-
-        def get(name: str) -> str | None:
-            i = col.get(name)
-            return row[i].strip() if i is not None and i < len(row) and row[i].strip() else None
-
-        tid, rel = get("track_id"), get("path")
+        tid, rel = get(row, "track_id"), get(row, "path")
         if tid is None or rel is None:
             skipped.append(f"{path}:{lineno}: missing track_id or path")
             continue
@@ -107,7 +102,7 @@ def read_tracks(path: str | Path, audio_root: str | Path | None = None) -> Track
             skipped.append(f"{path}:{lineno}: duplicate track_id {tid!r} (first occurrence kept)")
             continue
         duration: float | None = None
-        if (d := get("duration")) is not None:
+        if (d := get(row, "duration")) is not None:
             try:
                 duration = float(d)
             except ValueError:
@@ -115,5 +110,7 @@ def read_tracks(path: str | Path, audio_root: str | Path | None = None) -> Track
                 continue
         seen.add(tid)
         p = Path(rel)
-        records.append(TrackRecord(tid, p if p.is_absolute() else root / p, get("artist_id"), get("album_id"), duration))
+        records.append(
+            TrackRecord(tid, p if p.is_absolute() else root / p, get(row, "artist_id"), get(row, "album_id"), duration)
+        )
     return TrackTable(records, skipped)

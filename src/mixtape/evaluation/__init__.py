@@ -19,9 +19,16 @@ from mixtape.evaluation.datasets import (
     read_mtg_jamendo,
     read_tag_csv,
 )
-from mixtape.evaluation.encoders import EvalEncoder, MelMismatchError, check_mel_settings, load_eval_encoder, open_store_for
 from mixtape.evaluation.finetune import FinetuneConfig, finetune
-from mixtape.evaluation.metrics import MetricError, TagScores, hubness, k_occurrence, retrieval_scores, tag_scores, triplet_accuracy
+from mixtape.evaluation.metrics import (
+    MetricError,
+    TagScores,
+    hubness,
+    k_occurrence,
+    retrieval_scores,
+    tag_scores,
+    triplet_accuracy,
+)
 from mixtape.evaluation.probe import ProbeConfig, probe_embeddings, run_probe, train_probe
 from mixtape.evaluation.report import tagging_table, write_similarity_outputs, write_tagging_outputs
 from mixtape.evaluation.similarity import (
@@ -36,15 +43,13 @@ from mixtape.evaluation.similarity import (
     run_similarity,
 )
 from mixtape.evaluation.tagging import TaggingResult
-from mixtape.evaluation.tasks import as_eval_encoder, similarity_task, tagging_task
+from mixtape.evaluation.tasks import similarity_task, tagging_task
 
 __all__ = [
     "DATASET_KINDS",
     "MTG_SUBSETS",
     "AlignedTagDataset",
-    "EvalEncoder",
     "FinetuneConfig",
-    "MelMismatchError",
     "MetricError",
     "ProbeConfig",
     "SimilarityConfig",
@@ -57,17 +62,13 @@ __all__ = [
     "TaggingResult",
     "Triplets",
     "align_to_store",
-    "as_eval_encoder",
     "build_pool",
-    "check_mel_settings",
     "evaluate_similarity",
     "finetune",
     "heldout_relevance",
     "hubness",
     "k_occurrence",
-    "load_eval_encoder",
     "load_tag_dataset",
-    "open_store_for",
     "probe_embeddings",
     "read_magnatagatune",
     "read_mtg_jamendo",

@@ -22,7 +22,8 @@ import numpy as np
 
 from mixtape.catalog.tracks import split_csv_line
 from mixtape.errors import MixtapeError
-from mixtape.io import get_logger
+from mixtape.fileio import get_logger, read_text_file
+from mixtape.text import and_more, quoted
 
 log = get_logger(__name__)
 
@@ -64,18 +65,8 @@ class TagDataset:
         return f"{self.name}: {len(self.tags)} tags; tracks: {sizes}"
 
 
-def _examples(items: Sequence[str], k: int = 5) -> str:
-    shown = ", ".join(repr(str(i)) for i in items[:k])
-    return shown + (f" … and {len(items) - k} more" if len(items) > k else "")
-
-
 def _read_text(path: Path, what: str) -> list[str]:
-    try:
-        return path.read_text(encoding="utf-8-sig").splitlines()
-    except FileNotFoundError:
-        raise TagDataError(f"{what} not found: {path}") from None
-    except UnicodeDecodeError as err:
-        raise TagDataError(f"{path}: not UTF-8 text ({err})") from None
+    return read_text_file(path, what, TagDataError).splitlines()
 
 
 def _csv_rows(lines: Sequence[str], delimiter: str) -> list[list[str] | None]:
@@ -105,13 +96,16 @@ def _build(name: str, per_split: dict[str, tuple[list[str], list[list[str]], str
         ids, tags, src = per_split[split]
         unseen = sorted({t for row in tags for t in row} - vocab.keys())
         if unseen:
-            notes.append(f"{src}: {len(unseen)} tag(s) never seen in training dropped: {_examples(unseen)}")
+            notes.append(f"{src}: {len(unseen)} tag(s) never seen in training dropped: {and_more(unseen, show=quoted)}")
         splits[split] = TagSplit(split, ids, _label_matrix(tags, vocab), src)
     seen: dict[str, str] = {}
     for split in SPLITS:
         overlap = [t for t in splits[split].track_ids if t in seen]
         if overlap:
-            notes.append(f"{splits[split].source}: {len(overlap)} track(s) also in the {seen[overlap[0]]} split (leak between splits): {_examples(overlap)}")
+            notes.append(
+                f"{splits[split].source}: {len(overlap)} track(s) also in the {seen[overlap[0]]} split (leak "
+                f"between splits): {and_more(overlap, show=quoted)}"
+            )
         seen.update({t: split for t in splits[split].track_ids if t not in seen})
     return TagDataset(name, vocab_list, splits, notes)
 
@@ -131,7 +125,10 @@ def read_mtg_tsv(path: str | Path, notes: list[str] | None = None) -> tuple[list
         raise TagDataError(f"{path}: empty file (expected the header TRACK_ID ARTIST_ID ALBUM_ID PATH DURATION TAGS)")
     header = [h.strip().upper() for h in lines[0].split("\t")]
     if not header or header[0] != "TRACK_ID" or "TAGS" not in header:
-        raise TagDataError(f"{path}: header {header[:6]} is not MTG-Jamendo's (TRACK_ID ARTIST_ID ALBUM_ID PATH DURATION TAGS, tab-separated)")
+        raise TagDataError(
+            f"{path}: header {header[:6]} is not MTG-Jamendo's (TRACK_ID ARTIST_ID ALBUM_ID PATH DURATION "
+            "TAGS, tab-separated)"
+        )
     first_tag = header.index("TAGS")
     ids: list[str] = []
     tags: list[list[str]] = []
@@ -174,7 +171,9 @@ def mtg_split_files(splits_dir: str | Path, subset: str, split_index: int = 0) -
         if any(f.is_file() for f in files.values()):
             absent = [str(f) for f in files.values() if not f.is_file()]
             raise TagDataError(f"{folder}: split file(s) missing for subset '{subset}': {', '.join(absent)}")
-    raise TagDataError(f"{root}: no autotagging_{subset}-{{train,validation,test}}.tsv here nor under split-{split_index}/")
+    raise TagDataError(
+        f"{root}: no autotagging_{subset}-{{train,validation,test}}.tsv here nor under split-{split_index}/"
+    )
 
 
 def read_mtg_jamendo(splits_dir: str | Path, subset: str = "genre", split_index: int = 0) -> TagDataset:
@@ -241,7 +240,10 @@ def read_magnatagatune(annotations: str | Path, n_tags: int = 50, track_id: str 
     labels = values[:, top]
     ids = [r[id_col if track_id == "clip_id" else path_col].strip().strip('"') for r in keep_rows]
     split_of = np.array([MTT_SPLIT_OF_FOLDER[r[path_col].strip().strip('"')[0].lower()] for r in keep_rows])
-    splits = {s: TagSplit(s, [ids[i] for i in np.flatnonzero(split_of == s)], labels[split_of == s], str(path)) for s in SPLITS}
+    splits = {
+        s: TagSplit(s, [ids[i] for i in np.flatnonzero(split_of == s)], labels[split_of == s], str(path))
+        for s in SPLITS
+    }
     return TagDataset(f"magnatagatune/top{len(tags)}", tags, splits, notes)
 
 
@@ -270,11 +272,17 @@ def read_tag_csv(path: str | Path, splits_dir: str | Path | None = None) -> TagD
     rows = _csv_rows(lines, delimiter)
     header = [h.strip().lower() for h in rows[0] or []]
     if "track_id" not in header or "tags" not in header:
-        raise TagDataError(f"{path}: header {header} needs columns track_id and tags (tags separated by '{TAG_SEPARATOR}')")
+        raise TagDataError(
+            f"{path}: header {header} needs columns track_id and tags (tags separated by '{TAG_SEPARATOR}')"
+        )
     id_col, tag_col = header.index("track_id"), header.index("tags")
     split_col = header.index("split") if "split" in header else None
     if split_col is None and splits_dir is None:
         raise TagDataError(f"{path}: no 'split' column; give a splits folder with train/validation/test track lists")
+
+    def get(row: list[str], i: int | None) -> str:
+        return row[i].strip() if i is not None and i < len(row) else ""
+
     notes: list[str] = []
     bad: list[str] = []
     by_id: dict[str, tuple[list[str], str | None]] = {}
@@ -284,9 +292,8 @@ def read_tag_csv(path: str | Path, splits_dir: str | Path | None = None) -> TagD
             continue
         if not row or all(not c.strip() for c in row):
             continue
-        get = lambda i: row[i].strip() if i is not None and i < len(row) else ""  # noqa: E731
-        tid, tags = get(id_col), [t.strip() for t in get(tag_col).split(TAG_SEPARATOR) if t.strip()]
-        split = get(split_col).lower() if split_col is not None else None
+        tid, tags = get(row, id_col), [t.strip() for t in get(row, tag_col).split(TAG_SEPARATOR) if t.strip()]
+        split = get(row, split_col).lower() if split_col is not None else None
         if not tid:
             bad.append(f"line {lineno}: no track id")
         elif tid in by_id:
@@ -313,24 +320,35 @@ def read_tag_csv(path: str | Path, splits_dir: str | Path | None = None) -> TagD
             wanted = _read_id_list(file)
             unknown = [t for t in wanted if t not in by_id]
             if unknown:
-                notes.append(f"{file}: {len(unknown)} track(s) not in {path}: {_examples(unknown)}")
+                notes.append(f"{file}: {len(unknown)} track(s) not in {path}: {and_more(unknown, show=quoted)}")
             ids = [t for t in dict.fromkeys(wanted) if t in by_id]
             listed.update(ids)
             per_split[s] = (ids, [by_id[t][0] for t in ids], str(file))
         unlisted = [t for t in by_id if t not in listed]
         if unlisted:
-            notes.append(f"{path}: {len(unlisted)} track(s) in no split list, ignored: {_examples(unlisted)}")
+            notes.append(
+                f"{path}: {len(unlisted)} track(s) in no split list, ignored: {and_more(unlisted, show=quoted)}"
+            )
     return _build(f"csv/{path.stem}", per_split, notes)
 
 
 DATASET_KINDS = ("mtg-jamendo", "magnatagatune", "csv")
 
 
-def load_tag_dataset(kind: str, tags: str | Path | None = None, splits: str | Path | None = None, subset: str = "genre", split_index: int = 0) -> TagDataset:
+def load_tag_dataset(
+    kind: str,
+    tags: str | Path | None = None,
+    splits: str | Path | None = None,
+    subset: str = "genre",
+    split_index: int = 0,
+) -> TagDataset:
     """One entry point for the CLI and the experiment runner: ``kind`` picks the reader."""
     if kind == "mtg-jamendo":
         if splits is None:
-            raise TagDataError("mtg-jamendo needs the splits folder (the one holding split-0/ or the autotagging_<subset>-<split>.tsv files)")
+            raise TagDataError(
+                "mtg-jamendo needs the splits folder (the one holding split-0/ or the "
+                "autotagging_<subset>-<split>.tsv files)"
+            )
         return read_mtg_jamendo(splits, subset, split_index)
     if kind == "magnatagatune":
         if tags is None:
@@ -389,7 +407,9 @@ def _id_shape(track_id: str) -> str:
     return re.sub(r"\d+", lambda m: f"<{len(m.group())} digits>", track_id)
 
 
-def align_to_store(dataset: TagDataset, store_track_ids: Sequence[str], store_name: str = "the feature store") -> AlignedTagDataset:
+def align_to_store(
+    dataset: TagDataset, store_track_ids: Sequence[str], store_name: str = "the feature store"
+) -> AlignedTagDataset:
     """Keep each split's tracks that have features; report the rest; refuse what cannot be evaluated.
 
     Errors: no track of the dataset is in the store (ids of another vocabulary, the wrong store), or
@@ -405,9 +425,9 @@ def align_to_store(dataset: TagDataset, store_track_ids: Sequence[str], store_na
         store_ex = store_track_ids[0] if len(store_track_ids) else "(the store is empty)"
         sources = ", ".join(dict.fromkeys(s.source for s in dataset.splits.values()))
         raise TagDataError(
-            f"none of the {total} tracks of {dataset.name} ({sources}) is in {store_name} ({len(store_track_ids)} tracks): "
-            f"the tag file names tracks like {some!r} ({_id_shape(some)}), the store like {store_ex!r} ({_id_shape(store_ex)}); "
-            "extract features for this dataset's audio, or use the store made from it"
+            f"none of the {total} tracks of {dataset.name} ({sources}) is in {store_name} ({len(store_track_ids)} "
+            f"tracks): the tag file names tracks like {some!r} ({_id_shape(some)}), the store like {store_ex!r} "
+            f"({_id_shape(store_ex)}); extract features for this dataset's audio, or use the store made from it"
         )
     splits: dict[str, StoreSplit] = {}
     for name in SPLITS:
@@ -417,16 +437,30 @@ def align_to_store(dataset: TagDataset, store_track_ids: Sequence[str], store_na
         missing = [t for t, h in zip(split.track_ids, have, strict=True) if not h]
         if missing:
             line = (
-                f"{name} split ({split.source}): {len(missing)} of {len(split)} tracks have no features in {store_name} "
-                f"(audio absent or failed to decode), e.g. {_examples(missing)}; evaluating on the {int(have.sum())} present"
+                f"{name} split ({split.source}): {len(missing)} of {len(split)} tracks have no features in "
+                f"{store_name} (audio absent or failed to decode), e.g. {and_more(missing, show=quoted)}; "
+                f"evaluating on the {int(have.sum())} present"
             )
             notes.append(line)
             log.warning("%s", line)
         if not have.any():
             why = "is empty" if len(split) == 0 else f"has none of its {len(split)} tracks in {store_name}"
-            raise TagDataError(f"{name} split of {dataset.name} ({split.source}) {why}: there is nothing to {'test' if name == 'test' else 'train' if name == 'train' else 'validate'} on")
-        splits[name] = StoreSplit(name, rows[have], [t for t, h in zip(split.track_ids, have, strict=True) if h], split.labels[have], split.source, missing)
+            raise TagDataError(
+                f"{name} split of {dataset.name} ({split.source}) {why}: there is nothing to "
+                f"{'test' if name == 'test' else 'train' if name == 'train' else 'validate'} on"
+            )
+        splits[name] = StoreSplit(
+            name,
+            rows[have],
+            [t for t, h in zip(split.track_ids, have, strict=True) if h],
+            split.labels[have],
+            split.source,
+            missing,
+        )
     no_train = [t for t, n in zip(dataset.tags, splits["train"].labels.sum(axis=0), strict=True) if n == 0]
     if no_train:
-        notes.append(f"{len(no_train)} tag(s) have no positive among the training tracks with features: {_examples(no_train)}")
+        notes.append(
+            f"{len(no_train)} tag(s) have no positive among the training tracks with features: "
+            f"{and_more(no_train, show=quoted)}"
+        )
     return AlignedTagDataset(dataset.name, list(dataset.tags), splits, notes)

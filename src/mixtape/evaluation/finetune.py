@@ -22,7 +22,7 @@ from mixtape.config import StrictConfig
 from mixtape.evaluation.datasets import AlignedTagDataset, TagDataError
 from mixtape.evaluation.metrics import macro_pr_auc
 from mixtape.evaluation.tagging import EarlyStopping, TaggingResult
-from mixtape.io import get_logger, progress
+from mixtape.fileio import get_logger, progress
 
 log = get_logger(__name__)
 
@@ -56,28 +56,51 @@ class TaggingNetwork(nn.Module):
         self.encoder = encoder
         dim = getattr(encoder, "embedding_dim", None)
         if not isinstance(dim, int):
-            raise TagDataError(f"fine-tuning needs an encoder with an integer .embedding_dim, got {type(encoder).__name__}")
+            raise TagDataError(
+                f"fine-tuning needs an encoder with an integer .embedding_dim, got {type(encoder).__name__}"
+            )
         self.head = nn.Linear(dim, n_tags)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x))
 
 
-def track_activations(model: TaggingNetwork, reader: PatchSource, rows: np.ndarray, batch_size: int = 64, device: str = "cpu", desc: str = "tagging tracks") -> np.ndarray:
+def track_activations(
+    model: TaggingNetwork,
+    reader: PatchSource,
+    rows: np.ndarray,
+    batch_size: int = 64,
+    device: str = "cpu",
+    desc: str = "tagging tracks",
+) -> np.ndarray:
     """Track-level tag activations: sigmoid of each non-overlapping patch's logits, averaged over the track."""
     from mixtape.models.embedding import embed_tracks
 
-    return embed_tracks(nn.Sequential(model, nn.Sigmoid()), reader, rows, batch_size=batch_size, device=device, desc=desc)
+    return embed_tracks(
+        nn.Sequential(model, nn.Sigmoid()), reader, rows, batch_size=batch_size, device=device, desc=desc
+    )
 
 
-def finetune(encoder: nn.Module, reader: PatchSource, dataset: AlignedTagDataset, config: FinetuneConfig | None = None, device: str = "cpu") -> TaggingResult:
-    """Fine-tune a copy of ``encoder`` with a new tag layer; early stopping on validation PR-AUC; test at track level."""
+def finetune(
+    encoder: nn.Module,
+    reader: PatchSource,
+    dataset: AlignedTagDataset,
+    config: FinetuneConfig | None = None,
+    device: str = "cpu",
+) -> TaggingResult:
+    """Fine-tune a copy of ``encoder`` with a new tag layer.
+
+    Early stopping on validation PR-AUC; the test is scored at track level.
+    """
     cfg = config or FinetuneConfig()
     s = dataset.splits
     y_val = s["validation"].labels
     pos = y_val.sum(axis=0)
     if not ((pos > 0) & (pos < len(y_val))).any():
-        raise TagDataError(f"the validation split ({len(y_val)} tracks) has no tag with both positives and negatives: early stopping has nothing to measure")
+        raise TagDataError(
+            f"the validation split ({len(y_val)} tracks) has no tag with both positives and negatives: early "
+            "stopping has nothing to measure"
+        )
     if len(s["train"]) < 2:
         raise TagDataError(f"fine-tuning needs at least 2 training tracks with features, got {len(s['train'])}")
     dev = torch.device(device)
@@ -108,7 +131,9 @@ def finetune(encoder: nn.Module, reader: PatchSource, dataset: AlignedTagDataset
             losses = []
             for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
                 idx = order[lo:hi]
-                x = torch.from_numpy(np.ascontiguousarray(reader.random_patches(train_rows[idx], rng), dtype=np.float32)).to(dev)
+                x = torch.from_numpy(
+                    np.ascontiguousarray(reader.random_patches(train_rows[idx], rng), dtype=np.float32)
+                ).to(dev)
                 opt.zero_grad(set_to_none=True)
                 loss = loss_fn(model(x), y_train[idx].to(dev))
                 loss.backward()
@@ -116,10 +141,14 @@ def finetune(encoder: nn.Module, reader: PatchSource, dataset: AlignedTagDataset
                 losses.append(float(loss.detach()))
             val = track_activations(model, reader, s["validation"].rows, cfg.eval_batch_size, device, desc="validating")
             score = macro_pr_auc(y_val, val)
-            log.info("fine-tuning epoch %d: train loss %.4f, validation PR-AUC %.4f", epoch + 1, float(np.mean(losses)), score)
+            log.info(
+                "fine-tuning epoch %d: train loss %.4f, validation PR-AUC %.4f",
+                epoch + 1,
+                float(np.mean(losses)),
+                score,
+            )
             if stopper.update(epoch, score, model):
                 break
         stopper.restore(model)
     pred = track_activations(model, reader, s["test"].rows, cfg.eval_batch_size, device, desc="testing")
     return TaggingResult.scored("finetune", dataset, pred, stopper)
-

@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from mixtape.evaluation.metrics import MetricError, cosine_scorer, retrieval_scores, top_k
-from mixtape.io import progress
+from mixtape.fileio import progress
 
 
 @dataclass
@@ -54,11 +54,18 @@ def group_layout(groups: Sequence[str | None]) -> GroupLayout:
     rows: list[int] = []
     cols: list[int] = []
     for q, i in enumerate(queries.tolist()):
-        others = [j for j in members[values[i]] if j != i]  # type: ignore[index]
+        others = [j for j in members[values[i]] if j != i]
         rows += [q] * len(others)
         cols += others
     relevance = sp.csr_matrix((np.ones(len(rows), dtype=np.float64), (rows, cols)), shape=(len(queries), len(values)))
-    return GroupLayout(values, queries, relevance, len(members), sum(1 for g in values if g is None), sum(1 for n in sizes.values() if n == 1))
+    return GroupLayout(
+        values,
+        queries,
+        relevance,
+        len(members),
+        sum(1 for g in values if g is None),
+        sum(1 for n in sizes.values() if n == 1),
+    )
 
 
 def chance_levels(layout: GroupLayout, k: int = 10, p_at: int = 5) -> dict[str, float]:
@@ -75,7 +82,10 @@ def chance_levels(layout: GroupLayout, k: int = 10, p_at: int = 5) -> dict[str, 
     discount = 1.0 / np.log2(np.arange(2, k + 2, dtype=np.float64))
     cum = np.concatenate([[0.0], np.cumsum(discount)])
     ideal = cum[np.minimum(r, k).astype(np.int64)]
-    return {f"p@{p_at}": float(np.mean(share * min(p_at, c) / p_at)), f"ndcg@{k}": float(np.mean(share * cum[min(k, c)] / ideal))}
+    return {
+        f"p@{p_at}": float(np.mean(share * min(p_at, c) / p_at)),
+        f"ndcg@{k}": float(np.mean(share * cum[min(k, c)] / ideal)),
+    }
 
 
 @dataclass
@@ -87,13 +97,17 @@ class GroupRetrieval:
     precision: float
     ndcg: float
     queries: int
-    per_query: dict[str, np.ndarray] = field(default_factory=dict)  # "query" (track rows), "relevant", f"p@{p_at}", f"ndcg@{k}"
+    per_query: dict[str, np.ndarray] = field(
+        default_factory=dict
+    )  # "query" (track rows), "relevant", f"p@{p_at}", f"ndcg@{k}"
 
     def as_dict(self) -> dict[str, Any]:
         return {f"p@{self.p_at}": self.precision, f"ndcg@{self.k}": self.ndcg, "queries": self.queries}
 
 
-def group_retrieval(embeddings: np.ndarray, groups: Sequence[str | None] | GroupLayout, k: int = 10, p_at: int = 5) -> GroupRetrieval:
+def group_retrieval(
+    embeddings: np.ndarray, groups: Sequence[str | None] | GroupLayout, k: int = 10, p_at: int = 5
+) -> GroupRetrieval:
     """Leave-one-out retrieval of same-group tracks by cosine similarity (see the module docstring).
 
     ``embeddings`` ``[N, D]``, one row per track; ``groups`` one value per track (None/"" = none) or
@@ -108,7 +122,10 @@ def group_retrieval(embeddings: np.ndarray, groups: Sequence[str | None] | Group
     if not 1 <= p_at <= k:
         raise MetricError(f"need 1 <= p_at <= k, got p_at={p_at}, k={k}")
     if len(layout.queries) == 0:
-        raise MetricError(f"no group has two tracks among the {layout.n_tracks} tracks ({layout.no_value} without a value, {layout.singleton_groups} groups of one): nothing to retrieve")
+        raise MetricError(
+            f"no group has two tracks among the {layout.n_tracks} tracks ({layout.no_value} without a value, "
+            f"{layout.singleton_groups} groups of one): nothing to retrieve"
+        )
     ranked = top_k(cosine_scorer(emb), layout.queries, layout.n_tracks, k)
     at_k = retrieval_scores(ranked, layout.relevance)
     at_p = retrieval_scores(ranked[:, :p_at], layout.relevance)

@@ -61,7 +61,11 @@ def latent_probe(embeddings: np.ndarray, truth: LatentTruth, config: LatentConfi
     for j in range(truth.moods.shape[1]):
         y = truth.moods[:, j]
         if 0 < y[train].sum() < train.sum() and 0 < y[test].sum() < test.sum():
-            aucs.append(roc_auc_score(y[test], Ridge(alpha=cfg.alpha).fit(xs[train], y[train].astype(np.float64)).predict(xs[test])))
+            aucs.append(
+                roc_auc_score(
+                    y[test], Ridge(alpha=cfg.alpha).fit(xs[train], y[train].astype(np.float64)).predict(xs[test])
+                )
+            )
     out["mood_auc"] = float(np.mean(aucs)) if aucs else float("nan")
     # Half of each artist's tracks train the artist classifier, the other half score it.
     rng = np.random.default_rng(cfg.seed)
@@ -70,5 +74,7 @@ def latent_probe(embeddings: np.ndarray, truth: LatentTruth, config: LatentConfi
         rows = rng.permutation(np.flatnonzero(truth.artist == a))
         half[rows[: len(rows) // 2]] = True
     scored = ~half & np.isin(truth.artist, truth.artist[half])
-    out["artist_acc"] = float(fit(half, truth.artist).score(xs[scored], truth.artist[scored])) if scored.any() else float("nan")
+    out["artist_acc"] = (
+        float(fit(half, truth.artist).score(xs[scored], truth.artist[scored])) if scored.any() else float("nan")
+    )
     return out

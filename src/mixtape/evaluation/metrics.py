@@ -70,7 +70,12 @@ class TagScores:
         return sum(1 for r in self.per_tag if not r.excluded)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"roc_auc": self.roc_auc, "pr_auc": self.pr_auc, "tags_evaluated": self.n_evaluated, "tags_excluded": len(self.excluded)}
+        return {
+            "roc_auc": self.roc_auc,
+            "pr_auc": self.pr_auc,
+            "tags_evaluated": self.n_evaluated,
+            "tags_excluded": len(self.excluded),
+        }
 
 
 def tag_scores(y_true: np.ndarray, y_score: np.ndarray, tags: Sequence[str], split: str = "test") -> TagScores:
@@ -82,7 +87,9 @@ def tag_scores(y_true: np.ndarray, y_score: np.ndarray, tags: Sequence[str], spl
     y_true = np.asarray(y_true).astype(bool)
     y_score = np.asarray(y_score, dtype=np.float64)
     if y_true.shape != y_score.shape or y_true.ndim != 2:
-        raise MetricError(f"labels {list(y_true.shape)} and scores {list(y_score.shape)} must be equal-shaped [tracks, tags]")
+        raise MetricError(
+            f"labels {list(y_true.shape)} and scores {list(y_score.shape)} must be equal-shaped [tracks, tags]"
+        )
     if y_true.shape[1] != len(tags):
         raise MetricError(f"{y_true.shape[1]} label columns but {len(tags)} tag names")
     if not np.all(np.isfinite(y_score)):
@@ -91,14 +98,25 @@ def tag_scores(y_true: np.ndarray, y_score: np.ndarray, tags: Sequence[str], spl
     neg = len(y_true) - pos
     ok = (pos > 0) & (neg > 0)
     if not ok.any():
-        raise MetricError(f"no tag has both a positive and a negative track in the {split} split ({len(y_true)} tracks, {len(tags)} tags): nothing to evaluate")
+        raise MetricError(
+            f"no tag has both a positive and a negative track in the {split} split ({len(y_true)} tracks, "
+            f"{len(tags)} tags): nothing to evaluate"
+        )
     roc = np.full(len(tags), np.nan)
     pr = np.full(len(tags), np.nan)
     roc[ok] = roc_auc_score(y_true[:, ok], y_score[:, ok], average=None)
     pr[ok] = average_precision_score(y_true[:, ok], y_score[:, ok], average=None)
     rows = []
     for t, tag in enumerate(tags):
-        reason = "" if ok[t] else (f"no positive track in the {split} split" if pos[t] == 0 else f"every track positive in the {split} split")
+        reason = (
+            ""
+            if ok[t]
+            else (
+                f"no positive track in the {split} split"
+                if pos[t] == 0
+                else f"every track positive in the {split} split"
+            )
+        )
         rows.append(TagRow(str(tag), int(pos[t]), int(neg[t]), float(roc[t]), float(pr[t]), reason))
     return TagScores(float(np.mean(roc[ok])), float(np.mean(pr[ok])), rows)
 
@@ -131,10 +149,21 @@ class TripletScores:
     model_ties: int  # equal cosine to both candidates: half credit
 
     def as_dict(self) -> dict[str, Any]:
-        return {"triplet_acc": self.accuracy, "triplets_evaluated": self.evaluated, "triplets_tied_votes": self.ties_skipped}
+        return {
+            "triplet_acc": self.accuracy,
+            "triplets_evaluated": self.evaluated,
+            "triplets_tied_votes": self.ties_skipped,
+        }
 
 
-def triplet_accuracy(embeddings: np.ndarray, anchor: np.ndarray, cand_a: np.ndarray, cand_b: np.ndarray, votes_a: np.ndarray, votes_b: np.ndarray) -> TripletScores:
+def triplet_accuracy(
+    embeddings: np.ndarray,
+    anchor: np.ndarray,
+    cand_a: np.ndarray,
+    cand_b: np.ndarray,
+    votes_a: np.ndarray,
+    votes_b: np.ndarray,
+) -> TripletScores:
     """Share of triplets where the candidate closer to the anchor (cosine) is the one more people voted for.
 
     Triplets with tied votes carry no judgement and are skipped (counted); a model that finds both
@@ -215,7 +244,10 @@ def empirical_mp_scorer(embeddings: np.ndarray) -> Scorer:
     if n < 3:
         raise MetricError(f"mutual proximity needs at least 3 tracks, got {n}")
     if n > EMPIRICAL_MP_MAX:
-        raise MetricError(f"empirical mutual proximity keeps an N×N table; {n} tracks is more than {EMPIRICAL_MP_MAX}: use the gaussian method")
+        raise MetricError(
+            f"empirical mutual proximity keeps an N×N table; {n} tracks is more than {EMPIRICAL_MP_MAX}: use "
+            "the gaussian method"
+        )
     ranks = similarity_ranks(embeddings)
     denom = float(n - 2) ** 2
 
@@ -236,7 +268,14 @@ def mp_scorer(embeddings: np.ndarray, method: Literal["gaussian", "empirical"]) 
     raise MetricError(f"unknown mutual proximity method {method!r}; choose from {', '.join(MP_METHODS)}")
 
 
-def top_k(scorer: Scorer, queries: np.ndarray, n: int, k: int, exclude_codes: np.ndarray | None = None, block: int = QUERY_BLOCK) -> np.ndarray:
+def top_k(
+    scorer: Scorer,
+    queries: np.ndarray,
+    n: int,
+    k: int,
+    exclude_codes: np.ndarray | None = None,
+    block: int = QUERY_BLOCK,
+) -> np.ndarray:
     """The k best-scored tracks for each query row, best first: ``int64 [Q, k]``, -1 where fewer exist.
 
     The query itself is never a candidate; with ``exclude_codes`` (e.g. artist codes, -1 = unknown)
@@ -358,7 +397,10 @@ def k_occurrence(ranked: np.ndarray, n: int) -> np.ndarray:
 
 
 def hubness(occurrence: np.ndarray) -> float:
-    """Skewness of the k-occurrence distribution (Radovanović et al.): large and positive when a few hubs crowd every list."""
+    """Skewness of the k-occurrence distribution (Radovanović et al.).
+
+    Large and positive when a few hubs crowd every list.
+    """
     occ = np.asarray(occurrence, dtype=np.float64)
     if len(occ) < 3 or np.all(occ == occ[0]):
         return 0.0

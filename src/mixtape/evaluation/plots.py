@@ -14,10 +14,21 @@ from pathlib import Path
 
 import numpy as np
 
-from mixtape.io import atomic_write_bytes
+from mixtape.fileio import atomic_write_bytes
 
 #: Colours of the bars, one per row of the table (the baseline row is drawn grey and hatched).
-_PALETTE = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd")
+_PALETTE = (
+    "#4c72b0",
+    "#dd8452",
+    "#55a868",
+    "#c44e52",
+    "#8172b3",
+    "#937860",
+    "#da8bc3",
+    "#8c8c8c",
+    "#ccb974",
+    "#64b5cd",
+)
 _BASELINE_COLOUR = "#b0b0b0"
 _MAX_CLASSES = 10  # colours of a map; rarer labels are drawn as "other"
 
@@ -63,7 +74,15 @@ def metric_bars(title: str, panels: Mapping[str, Sequence[Bar]], out: str | Path
         stds = np.array([b.std if np.isfinite(b.std) else 0.0 for b in bars], dtype=float)
         colours = [_BASELINE_COLOUR if b.baseline else _PALETTE[i % len(_PALETTE)] for i, b in enumerate(bars)]
         spread = any(np.isfinite(b.std) for b in bars)
-        drawn = ax.bar(x, np.nan_to_num(means), yerr=stds if spread else None, color=colours, capsize=3, edgecolor="black", linewidth=0.4)
+        drawn = ax.bar(
+            x,
+            np.nan_to_num(means),
+            yerr=stds if spread else None,
+            color=colours,
+            capsize=3,
+            edgecolor="black",
+            linewidth=0.4,
+        )
         for patch, b in zip(drawn, bars, strict=True):
             if b.baseline:
                 patch.set_hatch("//")
@@ -75,7 +94,14 @@ def metric_bars(title: str, panels: Mapping[str, Sequence[Bar]], out: str | Path
             pad = max((high - low) * 0.15, 1e-3)
             ax.set_ylim(low - (pad if low < 0 else 0.0), high + pad)
             for xi, m, sd in zip(x[finite], means[finite], stds[finite], strict=True):
-                ax.text(xi, m + sd + pad * 0.1 if m >= 0 else m - sd - pad * 0.1, f"{m:.3f}", ha="center", va="bottom" if m >= 0 else "top", fontsize=7)
+                ax.text(
+                    xi,
+                    m + sd + pad * 0.1 if m >= 0 else m - sd - pad * 0.1,
+                    f"{m:.3f}",
+                    ha="center",
+                    va="bottom" if m >= 0 else "top",
+                    fontsize=7,
+                )
         ax.set_xticks(x)
         ax.set_xticklabels([b.label for b in bars], rotation=35, ha="right", fontsize=8)
         ax.set_title(metric, fontsize=9)

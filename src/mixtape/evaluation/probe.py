@@ -21,7 +21,9 @@ from mixtape.config import StrictConfig
 from mixtape.evaluation.datasets import AlignedTagDataset, TagDataError
 from mixtape.evaluation.metrics import macro_pr_auc
 from mixtape.evaluation.tagging import EarlyStopping, TaggingResult
-from mixtape.io import get_logger, progress
+from mixtape.fileio import get_logger, progress
+from mixtape.models.embedding import TrackPatchSource, embed_tracks
+from mixtape.models.heads import TagProbe
 
 log = get_logger(__name__)
 
@@ -38,19 +40,6 @@ class ProbeConfig(StrictConfig):
     patience: int = Field(10, gt=0)
     standardize: bool = True  # z-score features with training-split statistics (stored in the probe)
     seed: int = 0
-
-
-class TagProbe(nn.Module):
-    """Standardisation (fixed, from training data) → Linear → ReLU → Dropout → Linear: logits per tag."""
-
-    def __init__(self, dim: int, n_tags: int, hidden: int, dropout: float) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(dim))
-        self.register_buffer("scale", torch.ones(dim))
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_tags))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.mlp((x - self.mean) / self.scale)
 
 
 @contextlib.contextmanager
@@ -71,7 +60,9 @@ def _predict(model: nn.Module, x: torch.Tensor, batch: int = 4096) -> np.ndarray
         return torch.cat([torch.sigmoid(model(x[i : i + batch])) for i in range(0, len(x), batch)]).numpy()
 
 
-def train_probe(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, config: ProbeConfig | None = None) -> tuple[TagProbe, EarlyStopping]:
+def train_probe(
+    x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, config: ProbeConfig | None = None
+) -> tuple[TagProbe, EarlyStopping]:
     """Fit the probe on embeddings, stopping when validation PR-AUC has not improved for ``patience`` epochs.
 
     Returns the probe with its best epoch's weights and the early-stopping record.
@@ -80,7 +71,10 @@ def train_probe(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_v
     y_val_b = np.asarray(y_val).astype(bool)
     pos = y_val_b.sum(axis=0)
     if not ((pos > 0) & (pos < len(y_val_b))).any():
-        raise TagDataError(f"the validation split ({len(y_val_b)} tracks) has no tag with both positives and negatives: early stopping has nothing to measure")
+        raise TagDataError(
+            f"the validation split ({len(y_val_b)} tracks) has no tag with both positives and negatives: early "
+            "stopping has nothing to measure"
+        )
     xt = torch.as_tensor(np.asarray(x_train, dtype=np.float32))
     yt = torch.as_tensor(np.asarray(y_train, dtype=np.float32))
     xv = torch.as_tensor(np.asarray(x_val, dtype=np.float32))
@@ -108,32 +102,43 @@ def train_probe(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_v
             if stopper.update(epoch, score, model):
                 break
         stopper.restore(model)
-    log.info("probe: best validation PR-AUC %.4f at epoch %d of %d", stopper.best_score, stopper.best_epoch + 1, len(stopper.history))
+    log.info(
+        "probe: best validation PR-AUC %.4f at epoch %d of %d",
+        stopper.best_score,
+        stopper.best_epoch + 1,
+        len(stopper.history),
+    )
     return model.eval(), stopper
 
 
-def probe_embeddings(embeddings: dict[str, np.ndarray], dataset: AlignedTagDataset, config: ProbeConfig | None = None) -> TaggingResult:
-    """Train on ``embeddings['train']``, stop on ``'validation'``, score ``'test'`` (rows = the dataset's split rows)."""
+def probe_embeddings(
+    embeddings: dict[str, np.ndarray], dataset: AlignedTagDataset, config: ProbeConfig | None = None
+) -> TaggingResult:
+    """Train on ``embeddings['train']``, stop on ``'validation'``, score ``'test'`` (rows = the dataset's split "
+    "rows)."""
     cfg = config or ProbeConfig()
     s = dataset.splits
     for name, split in s.items():
         if len(embeddings[name]) != len(split):
             raise TagDataError(f"{len(embeddings[name])} {name} embeddings for {len(split)} {name} tracks")
-    model, stopper = train_probe(embeddings["train"], s["train"].labels, embeddings["validation"], s["validation"].labels, cfg)
+    model, stopper = train_probe(
+        embeddings["train"], s["train"].labels, embeddings["validation"], s["validation"].labels, cfg
+    )
     pred = _predict(model, torch.as_tensor(np.asarray(embeddings["test"], dtype=np.float32)))
     return TaggingResult.scored("probe", dataset, pred, stopper)
 
 
 def run_probe(
     encoder: nn.Module,
-    reader: object,
+    reader: TrackPatchSource,
     dataset: AlignedTagDataset,
     config: ProbeConfig | None = None,
     batch_size: int = 64,
     device: str = "cpu",
 ) -> TaggingResult:
     """Embed every split's tracks with the frozen ``encoder`` (mean over non-overlapping patches), then probe."""
-    from mixtape.models.embedding import embed_tracks
-
-    embeddings = {name: embed_tracks(encoder, reader, split.rows, batch_size=batch_size, device=device, desc=f"embedding {name}") for name, split in dataset.splits.items()}  # type: ignore[arg-type]
+    embeddings = {
+        name: embed_tracks(encoder, reader, split.rows, batch_size=batch_size, device=device, desc=f"embedding {name}")
+        for name, split in dataset.splits.items()
+    }
     return probe_embeddings(embeddings, dataset, config)

@@ -30,8 +30,16 @@ import numpy as np
 
 from mixtape.catalog.tracks import TrackRecord
 from mixtape.errors import MixtapeError
-from mixtape.evaluation.groups import GroupLayout, GroupRetrieval, chance_levels, group_layout, group_retrieval, mel_statistics, standardize
-from mixtape.io import folder_lock, get_logger, progress
+from mixtape.evaluation.groups import (
+    GroupLayout,
+    GroupRetrieval,
+    chance_levels,
+    group_layout,
+    group_retrieval,
+    mel_statistics,
+    standardize,
+)
+from mixtape.fileio import folder_lock, get_logger, progress
 
 log = get_logger(__name__)
 
@@ -82,7 +90,8 @@ class GroupSimilarityResult:
         width = max([len("representation"), *(len(n) for n in self.scores)])
         lines = [
             f"group retrieval by {self.group_by}: {c['queries']} queries in {c['groups']} groups, "
-            f"{c['tracks_scored']} tracks ranked ({c['no_group_value']} with no {self.group_by} tag, {c['singleton_groups']} {self.group_by}(s) with a single track)",
+            f"{c['tracks_scored']} tracks ranked ({c['no_group_value']} with no {self.group_by} tag, "
+            f"{c['singleton_groups']} {self.group_by}(s) with a single track)",
             f"{'representation'.ljust(width)}  {f'P@{self.p_at}':>7}  {f'nDCG@{self.k}':>8}",
         ]
         for name, s in self.scores.items():
@@ -128,19 +137,20 @@ def verdict(name: str, encoder: GroupRetrieval, baselines: Mapping[str, GroupRet
         word = "is mixed against"
     diff, se = _paired(encoder, base, f"ndcg@{encoder.k}")
     return (
-        f"{name} {word} the mel-statistics baseline ({base_name}): P@{encoder.p_at} {encoder.precision:.3f} vs {base.precision:.3f} ({dp:+.3f}), "
-        f"nDCG@{encoder.k} {encoder.ndcg:.3f} vs {base.ndcg:.3f} ({dn:+.3f}; per-query difference {diff:+.3f} ± {se:.3f} s.e. over {encoder.queries} queries)"
+        f"{name} {word} the mel-statistics baseline ({base_name}): P@{encoder.p_at} {encoder.precision:.3f} vs "
+        f"{base.precision:.3f} ({dp:+.3f}), nDCG@{encoder.k} {encoder.ndcg:.3f} vs {base.ndcg:.3f} ({dn:+.3f}; "
+        f"per-query difference {diff:+.3f} ± {se:.3f} s.e. over {encoder.queries} queries)"
     )
 
 
 def _load_encoders(encoders: Mapping[str, Any] | None) -> dict[str, Any]:
-    from mixtape.evaluation.tasks import as_eval_encoder
+    from mixtape.models.bundle import EncoderBundle
 
     loaded = {}
     for name, enc in (encoders or {}).items():
         if name in BASELINES or name == "chance":
             raise GroupSimilarityError(f"encoder name {name!r} is taken by a baseline row; choose another")
-        loaded[name] = as_eval_encoder(enc)
+        loaded[name] = EncoderBundle.of(enc)
     return loaded
 
 
@@ -163,12 +173,11 @@ def score_groups(
     """Score every encoder and the mel-statistics baselines on ``records`` grouped by ``groups``.
 
     ``groups`` maps track ids to a group (None/"" or absent = no value). ``encoders`` maps a row name
-    to an export folder, a checkpoint, an ``EvalEncoder`` or a module. Features go to
+    to an export folder, a checkpoint, an ``EncoderBundle`` or a module. Features go to
     ``features`` (default ``out/features``; an existing store is resumed and may hold other tracks
     too). ``tags``/``tag_errors`` (per track id) only feed ``tracks.tsv`` and the notes.
     """
     from mixtape.audio import FeatureStore, MelConfig, extract_features
-    from mixtape.evaluation.encoders import open_store_for
     from mixtape.models.embedding import embed_tracks
 
     out = Path(out)
@@ -204,17 +213,22 @@ def score_groups(
         _write_tracks(out, records, have, layout, groups, group_by, tags, tag_errors or {}, failed)
         if len(layout.queries) == 0:
             raise GroupSimilarityError(
-                f"similarity: no {group_by} holds two of the {len(have)} tracks with features ({layout.no_value} have no {group_by} tag, "
-                f"{layout.singleton_groups} {group_by}s have one track, {len(failed)} files failed): nothing to retrieve; see {out / TRACKS_FILE}"
+                f"similarity: no {group_by} holds two of the {len(have)} tracks with features ({layout.no_value} have "
+                f"no {group_by} tag, {layout.singleton_groups} {group_by}s have one track, {len(failed)} files "
+                f"failed): nothing to retrieve; see {out / TRACKS_FILE}"
             )
 
         scores: dict[str, GroupRetrieval] = {}
         for name, enc in loaded.items():
-            _, reader = open_store_for(enc, store_path)
-            emb = embed_tracks(enc.encoder, reader, rows, batch_size=batch_size, device=device, desc=f"embedding with {name}")
+            _, reader = enc.open_store(store_path)
+            emb = embed_tracks(
+                enc.encoder, reader, rows, batch_size=batch_size, device=device, desc=f"embedding with {name}"
+            )
             bad = ~np.isfinite(emb).all(axis=1)
             if bad.any():
-                notes.append(f"{name}: {int(bad.sum())} track embedding(s) were NaN/Inf and were scored as zero vectors")
+                notes.append(
+                    f"{name}: {int(bad.sum())} track embedding(s) were NaN/Inf and were scored as zero vectors"
+                )
                 emb[bad] = 0.0
             scores[name] = group_retrieval(emb, layout, k=k, p_at=p_at)
         stats = mel_statistics(store, rows)
@@ -222,27 +236,47 @@ def score_groups(
         scores[BASELINE_RAW] = group_retrieval(stats, layout, k=k, p_at=p_at)
 
         baselines = {b: scores[b] for b in BASELINES}
-        verdicts = [verdict(name, scores[name], baselines) for name in loaded] or ["no encoder given: only the mel-statistics baselines were scored"]
+        verdicts = [verdict(name, scores[name], baselines) for name in loaded] or [
+            "no encoder given: only the mel-statistics baselines were scored"
+        ]
         result = GroupSimilarityResult(
-            out, group_by, k, p_at, scores, {n: e.source for n, e in loaded.items()}, chance_levels(layout, k=k, p_at=p_at), counts, verdicts, notes
+            out,
+            group_by,
+            k,
+            p_at,
+            scores,
+            {n: e.source for n, e in loaded.items()},
+            chance_levels(layout, k=k, p_at=p_at),
+            counts,
+            verdicts,
+            notes,
         )
         _write_outputs(result, have, layout)
         return result
 
 
-def _notes(counts: dict[str, int], group_by: str, store_path: Path, tag_errors: Mapping[str, str], failed: Mapping[str, str]) -> list[str]:
+def _notes(
+    counts: dict[str, int], group_by: str, store_path: Path, tag_errors: Mapping[str, str], failed: Mapping[str, str]
+) -> list[str]:
     """Everything left out of the queries, counted (the per-file list is in tracks.tsv)."""
     notes = []
     if counts["no_group_value"]:
         notes.append(f"{counts['no_group_value']} track(s) have no {group_by} tag: ranked as candidates, never queries")
     if counts["singleton_groups"]:
-        notes.append(f"{counts['singleton_groups']} {group_by}(s) have a single track: ranked as candidates, never queries")
+        notes.append(
+            f"{counts['singleton_groups']} {group_by}(s) have a single track: ranked as candidates, never queries"
+        )
     if failed:
         example = next(iter(failed.items()))
-        notes.append(f"{len(failed)} file(s) gave no features and were left out (listed in {store_path / 'failures.tsv'}), e.g. {example[0]}: {example[1]}")
+        notes.append(
+            f"{len(failed)} file(s) gave no features and were left out (listed in "
+            f"{store_path / 'failures.tsv'}), e.g. {example[0]}: {example[1]}"
+        )
     if tag_errors:
         example = next(iter(tag_errors.items()))
-        notes.append(f"{len(tag_errors)} file(s) had unreadable tags (treated as untagged), e.g. {example[0]}: {example[1]}")
+        notes.append(
+            f"{len(tag_errors)} file(s) had unreadable tags (treated as untagged), e.g. {example[0]}: {example[1]}"
+        )
     return notes
 
 
@@ -257,7 +291,10 @@ def _write_tracks(
     tag_errors: Mapping[str, str],
     failed: Mapping[str, str],
 ) -> None:
-    """``tracks.tsv``: every file with its tags, its group (the ``group_by`` value) and status (query, candidate only, failed)."""
+    """``tracks.tsv``: every file with its tags, its group (the ``group_by`` value) and status.
+
+    The status is one of query, candidate only, failed.
+    """
     from mixtape.audio import TAG_FIELDS
     from mixtape.evaluation.report import write_table
 
@@ -285,12 +322,17 @@ def _write_tracks(
 
 
 def _write_outputs(result: GroupSimilarityResult, have: Sequence[TrackRecord], layout: GroupLayout) -> None:
-    """``metrics.json`` and ``per_query.tsv`` (one row per query: its group, relevant count, each representation's scores)."""
+    """``metrics.json`` and ``per_query.tsv``.
+
+    ``per_query.tsv`` has one row per query: its group, relevant count, each representation's scores.
+    """
     from mixtape.evaluation.report import write_json, write_table
 
     names = list(result.scores)
     first = result.scores[names[0]]
-    header = ["track_id", result.group_by, "relevant"] + [f"{n}:{m}" for n in names for m in (result.p_key, result.ndcg_key)]
+    header = ["track_id", result.group_by, "relevant"] + [
+        f"{n}:{m}" for n in names for m in (result.p_key, result.ndcg_key)
+    ]
     rows = []
     for j, q in enumerate(first.per_query["query"].tolist()):
         row: list[Any] = [have[q].track_id, layout.groups[q], int(first.per_query["relevant"][j])]
@@ -337,5 +379,16 @@ def folder_group_similarity(
     groups = {tid: t[group_by] or None for tid, t in tags.items()}
     encoders = {"encoder": encoder} if encoder is not None else {}
     return score_groups(
-        table.records, groups, out, encoders, group_by=group_by, tags=tags, tag_errors=errors, workers=workers, batch_size=batch_size, device=device, k=k, p_at=p_at
+        table.records,
+        groups,
+        out,
+        encoders,
+        group_by=group_by,
+        tags=tags,
+        tag_errors=errors,
+        workers=workers,
+        batch_size=batch_size,
+        device=device,
+        k=k,
+        p_at=p_at,
     )

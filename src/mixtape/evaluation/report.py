@@ -18,7 +18,7 @@ import numpy as np
 
 from mixtape.evaluation.similarity import SimilarityResult
 from mixtape.evaluation.tagging import TaggingResult
-from mixtape.io import atomic_write_text
+from mixtape.fileio import atomic_write_text
 
 METRICS_FILE = "metrics.json"
 PER_TAG_FILE = "per_tag.csv"
@@ -49,7 +49,12 @@ def _csv_text(header: list[str], rows: list[list[Any]], delimiter: str = ",") ->
     w = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
     w.writerow(header)
     for row in rows:
-        w.writerow(["" if isinstance(v, float) and not math.isfinite(v) else (f"{v:.6g}" if isinstance(v, float) else v) for v in row])
+        w.writerow(
+            [
+                "" if isinstance(v, float) and not math.isfinite(v) else (f"{v:.6g}" if isinstance(v, float) else v)
+                for v in row
+            ]
+        )
     return buf.getvalue()
 
 
@@ -58,9 +63,12 @@ def write_table(path: str | Path, header: list[str], rows: list[list[Any]], deli
     return atomic_write_text(path, _csv_text(header, rows, delimiter))
 
 
-def write_tagging_outputs(result: TaggingResult, out_dir: str | Path, extra: dict[str, Any] | None = None) -> dict[str, Path]:
-    """``metrics.json`` (metrics, data report, excluded tags), ``per_tag.csv``, ``predictions.csv`` (test tracks × tags),
-    and ``missing_features.csv`` (track_id, split) when some of the dataset's tracks had no features."""
+def write_tagging_outputs(
+    result: TaggingResult, out_dir: str | Path, extra: dict[str, Any] | None = None
+) -> dict[str, Path]:
+    """``metrics.json`` (metrics, data report, excluded tags), ``per_tag.csv``, ``predictions.csv``
+    (test tracks × tags), and ``missing_features.csv`` (track_id, split) when some of the dataset's
+    tracks had no features."""
     out = Path(out_dir)
     metrics = {
         "task": result.method,
@@ -75,7 +83,9 @@ def write_tagging_outputs(result: TaggingResult, out_dir: str | Path, extra: dic
     preds = [[tid, *map(float, row)] for tid, row in zip(result.test_track_ids, result.predictions, strict=True)]
     files = {
         "metrics": write_json(out / METRICS_FILE, metrics),
-        "per_tag": atomic_write_text(out / PER_TAG_FILE, _csv_text(["tag", "positives", "negatives", "roc_auc", "pr_auc", "excluded"], per_tag)),
+        "per_tag": atomic_write_text(
+            out / PER_TAG_FILE, _csv_text(["tag", "positives", "negatives", "roc_auc", "pr_auc", "excluded"], per_tag)
+        ),
         "predictions": atomic_write_text(out / PREDICTIONS_FILE, _csv_text(["track_id", *result.tags], preds)),
     }
     if result.missing:
@@ -84,14 +94,24 @@ def write_tagging_outputs(result: TaggingResult, out_dir: str | Path, extra: dic
     return files
 
 
-def write_similarity_outputs(result: SimilarityResult, track_ids: list[str], out_dir: str | Path, extra: dict[str, Any] | None = None) -> dict[str, Path]:
+def write_similarity_outputs(
+    result: SimilarityResult, track_ids: list[str], out_dir: str | Path, extra: dict[str, Any] | None = None
+) -> dict[str, Path]:
     """``metrics.json`` (metrics + notes) and, when retrieval ran, ``per_query.csv`` (one row per query track)."""
     out = Path(out_dir)
-    files = {"metrics": write_json(out / METRICS_FILE, {"task": "similarity", "metrics": result.metrics, "notes": result.notes, **(extra or {})})}
+    files = {
+        "metrics": write_json(
+            out / METRICS_FILE,
+            {"task": "similarity", "metrics": result.metrics, "notes": result.notes, **(extra or {})},
+        )
+    }
     pq = result.per_query
     if "query" in pq:
         cols = [c for c in pq if c not in ("query", "relevant")]
-        rows = [[track_ids[int(q)], int(r), *(float(pq[c][i]) for c in cols)] for i, (q, r) in enumerate(zip(pq["query"], pq["relevant"], strict=True))]
+        rows = [
+            [track_ids[int(q)], int(r), *(float(pq[c][i]) for c in cols)]
+            for i, (q, r) in enumerate(zip(pq["query"], pq["relevant"], strict=True))
+        ]
         files["per_query"] = atomic_write_text(out / PER_QUERY_FILE, _csv_text(["track_id", "relevant", *cols], rows))
     return files
 

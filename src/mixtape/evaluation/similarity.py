@@ -39,7 +39,7 @@ from mixtape.evaluation.metrics import (
     top_k,
     triplet_accuracy,
 )
-from mixtape.io import get_logger
+from mixtape.fileio import get_logger, read_text_file
 
 log = get_logger(__name__)
 
@@ -83,19 +83,16 @@ def read_triplets(path: str | Path, track_index: Mapping[str, int]) -> Triplets:
     counted) by the metric.
     """
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except FileNotFoundError:
-        raise SimilarityDataError(f"triplet file not found: {path}") from None
-    except UnicodeDecodeError as err:
-        raise SimilarityDataError(f"{path}: not UTF-8 text ({err})") from None
+    lines = read_text_file(path, "triplet file", SimilarityDataError).splitlines()
     if not lines:
         raise SimilarityDataError(f"{path}: empty file (expected a header {','.join(TRIPLET_COLUMNS)})")
     delimiter = "\t" if lines[0].count("\t") > lines[0].count(",") else ","
     header = [h.strip().lower() for h in split_csv_line(lines[0], delimiter) or []]
     missing = [c for c in TRIPLET_COLUMNS if c not in header]
     if missing:
-        raise SimilarityDataError(f"{path}: header {header} lacks column(s) {missing} (expected {','.join(TRIPLET_COLUMNS)})")
+        raise SimilarityDataError(
+            f"{path}: header {header} lacks column(s) {missing} (expected {','.join(TRIPLET_COLUMNS)})"
+        )
     col = [header.index(c) for c in TRIPLET_COLUMNS]
     out: list[tuple[int, int, int, float, float]] = []
     unknown: list[str] = []
@@ -130,7 +127,15 @@ def read_triplets(path: str | Path, track_index: Mapping[str, int]) -> Triplets:
     skipped = {k: v for k, v in (("unknown track", unknown), ("bad row", bad)) if v}
     for reason, items in skipped.items():
         log.warning("%s: %d triplet(s) skipped (%s), e.g. %s", path, len(items), reason, items[0])
-    return Triplets(arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2].astype(np.int64), arr[:, 3], arr[:, 4], str(path), skipped)
+    return Triplets(
+        arr[:, 0].astype(np.int64),
+        arr[:, 1].astype(np.int64),
+        arr[:, 2].astype(np.int64),
+        arr[:, 3],
+        arr[:, 4],
+        str(path),
+        skipped,
+    )
 
 
 def heldout_relevance(heldout: sp.spmatrix) -> tuple[np.ndarray, sp.csr_matrix]:
@@ -159,18 +164,31 @@ class SimilarityResult:
 
     def summary(self) -> str:
         width = max((len(k) for k in self.metrics), default=0)
-        lines = ["similarity:"] + [f"  {k.ljust(width)}  {v:.4f}" if isinstance(v, float) else f"  {k.ljust(width)}  {v}" for k, v in self.metrics.items()]
+        lines = ["similarity:"] + [
+            f"  {k.ljust(width)}  {v:.4f}" if isinstance(v, float) else f"  {k.ljust(width)}  {v}"
+            for k, v in self.metrics.items()
+        ]
         return "\n".join(lines + [f"note: {n}" for n in self.notes])
 
 
-def _retrieval(scorer: Scorer, queries: np.ndarray, relevance: sp.csr_matrix, n: int, k: int, artist: np.ndarray | None, suffix: str) -> tuple[dict[str, Any], dict[str, np.ndarray], list[str]]:
+def _retrieval(
+    scorer: Scorer,
+    queries: np.ndarray,
+    relevance: sp.csr_matrix,
+    n: int,
+    k: int,
+    artist: np.ndarray | None,
+    suffix: str,
+) -> tuple[dict[str, Any], dict[str, np.ndarray], list[str]]:
     metrics: dict[str, Any] = {}
     notes: list[str] = []
     ranked = top_k(scorer, queries, n, k)
     plain = retrieval_scores(ranked, relevance)
     metrics.update(plain.as_dict(suffix))
     metrics[f"retrieval_queries{suffix}"] = plain.queries
-    per_query = {f"{key}{suffix}": v for key, v in plain.per_query.items() if not (suffix and key in ("query", "relevant"))}
+    per_query = {
+        f"{key}{suffix}": v for key, v in plain.per_query.items() if not (suffix and key in ("query", "relevant"))
+    }
     if artist is not None and (artist >= 0).any():
         filtered_rel = drop_same_code(relevance, queries, artist)
         ranked_f = top_k(scorer, queries, n, k, exclude_codes=artist)
@@ -179,9 +197,15 @@ def _retrieval(scorer: Scorer, queries: np.ndarray, relevance: sp.csr_matrix, n:
             metrics.update(filt.as_dict(f"_artist_filtered{suffix}"))
             metrics[f"retrieval_queries_artist_filtered{suffix}"] = filt.queries
             if filt.skipped_queries:
-                notes.append(f"artist filter{suffix}: {filt.skipped_queries} queries skipped (every relevant track is by the query's artist)")
+                notes.append(
+                    f"artist filter{suffix}: {filt.skipped_queries} queries skipped (every relevant track is "
+                    "by the query's artist)"
+                )
         except MetricError:
-            notes.append(f"artist filter{suffix}: no query keeps a relevant track by another artist; filtered metrics not computed")
+            notes.append(
+                f"artist filter{suffix}: no query keeps a relevant track by another artist; filtered metrics "
+                "not computed"
+            )
         metrics[f"artist_p@{k}{suffix}"] = same_code_precision(ranked, queries, artist)
     return metrics, per_query, notes
 
@@ -213,11 +237,15 @@ def evaluate_similarity(
     per_query: dict[str, np.ndarray] = {}
     if triplets is not None:
         for reason, count in triplets.skip_counts().items():
-            notes.append(f"{triplets.source}: {count} triplet(s) skipped ({reason}), e.g. {triplets.skipped[reason][0]}")
+            notes.append(
+                f"{triplets.source}: {count} triplet(s) skipped ({reason}), e.g. {triplets.skipped[reason][0]}"
+            )
         metrics["triplets_skipped_unknown_track"] = len(triplets.skipped.get("unknown track", []))
         metrics["triplets_skipped_bad_row"] = len(triplets.skipped.get("bad row", []))
         try:
-            t = triplet_accuracy(emb, triplets.anchor, triplets.cand_a, triplets.cand_b, triplets.votes_a, triplets.votes_b)
+            t = triplet_accuracy(
+                emb, triplets.anchor, triplets.cand_a, triplets.cand_b, triplets.votes_a, triplets.votes_b
+            )
             metrics.update(t.as_dict())
             if t.ties_skipped:
                 notes.append(f"{triplets.source}: {t.ties_skipped} triplet(s) with tied votes skipped")
@@ -233,7 +261,10 @@ def evaluate_similarity(
             raise SimilarityDataError(f"held-out playlists cover {h.shape[1]} tracks but the pool has {n}")
         queries, relevance = heldout_relevance(h)
         if len(queries) == 0:
-            notes.append("held-out playlists: no track shares a held-out playlist with another track of the pool; retrieval not computed")
+            notes.append(
+                "held-out playlists: no track shares a held-out playlist with another track of the pool; "
+                "retrieval not computed"
+            )
             queries = None
     everyone = np.arange(n)
     for suffix, scorer in scorers:
@@ -276,11 +307,15 @@ def build_pool(store_track_ids: Sequence[str], catalog: Any | None = None) -> Ev
     if not have.any():
         raise SimilarityDataError(
             f"none of the catalogue's {len(cat_ids)} tracks is in the feature store ({len(store_track_ids)} tracks); "
-            f"catalogue ids look like {cat_ids[0]!r}, store ids like {store_track_ids[0] if len(store_track_ids) else '(empty)'!r}"
+            f"catalogue ids look like {cat_ids[0]!r}, store ids like "
+            f"{store_track_ids[0] if len(store_track_ids) else '(empty)'!r}"
         )
     if not have.all():
         absent = [t for t, h in zip(cat_ids, have, strict=True) if not h]
-        notes.append(f"{len(absent)} catalogue track(s) have no features and are left out of the pool, e.g. {', '.join(map(repr, absent[:5]))}")
+        notes.append(
+            f"{len(absent)} catalogue track(s) have no features and are left out of the pool, e.g. "
+            f"{', '.join(map(repr, absent[:5]))}"
+        )
     keep = np.flatnonzero(have)
     heldout = sp.csr_matrix(catalog.heldout_playlists)
     if heldout.shape[0]:
@@ -308,8 +343,12 @@ def run_similarity(
 
     cfg = config or SimilarityConfig()
     pool = build_pool(store_track_ids, catalog)
-    emb = embed_tracks(encoder, reader, pool.store_rows, batch_size=cfg.batch_size, device=device, desc="embedding pool")
+    emb = embed_tracks(
+        encoder, reader, pool.store_rows, batch_size=cfg.batch_size, device=device, desc="embedding pool"
+    )
     trip = read_triplets(triplets, {t: i for i, t in enumerate(pool.track_ids)}) if triplets is not None else None
-    result = evaluate_similarity(emb, artist=pool.artist, heldout=pool.heldout, triplets=trip, k=cfg.k, mutual_proximity=cfg.mutual_proximity)
+    result = evaluate_similarity(
+        emb, artist=pool.artist, heldout=pool.heldout, triplets=trip, k=cfg.k, mutual_proximity=cfg.mutual_proximity
+    )
     result.notes[:0] = pool.notes
     return result, pool

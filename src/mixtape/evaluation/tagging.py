@@ -56,7 +56,9 @@ class TaggingResult:
     missing: dict[str, list[str]] = field(default_factory=dict)  # per split: track ids without features
 
     @classmethod
-    def scored(cls, method: str, dataset: AlignedTagDataset, predictions: np.ndarray, stopper: EarlyStopping) -> TaggingResult:
+    def scored(
+        cls, method: str, dataset: AlignedTagDataset, predictions: np.ndarray, stopper: EarlyStopping
+    ) -> TaggingResult:
         """Score test-split ``predictions`` of a probe or fine-tune run that ``stopper`` early-stopped."""
         splits = dataset.splits
         return cls(
@@ -88,7 +90,8 @@ class TaggingResult:
         m = self.test
         lines = [
             f"{self.method} on {self.dataset}: ROC-AUC {m.roc_auc:.4f}  PR-AUC {m.pr_auc:.4f}  "
-            f"({m.n_evaluated} tags, {len(self.test_track_ids)} test tracks; best epoch {self.best_epoch + 1} of {self.epochs}, validation PR-AUC {self.val_pr_auc:.4f})"
+            f"({m.n_evaluated} tags, {len(self.test_track_ids)} test tracks; best epoch {self.best_epoch + 1} of "
+            f"{self.epochs}, validation PR-AUC {self.val_pr_auc:.4f})"
         ]
         if m.excluded:
             shown = ", ".join(f"{t} ({why})" for t, why in list(m.excluded.items())[:5])

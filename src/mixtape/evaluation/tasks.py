@@ -1,5 +1,5 @@
 """One call per evaluation task, from files to metrics (and output files): what the CLI and the
-experiment runner use. Each takes the encoder as an export folder, a checkpoint, an ``EvalEncoder``
+experiment runner use. Each takes the encoder as an export folder, a checkpoint, an ``EncoderBundle``
 or a bare module, checks it against the feature store's mel settings, and returns a result whose
 metrics are a flat dict.
 """
@@ -13,26 +13,17 @@ from typing import Any, Literal
 from torch import nn
 
 from mixtape.evaluation.datasets import TagDataset, align_to_store
-from mixtape.evaluation.encoders import EvalEncoder, load_eval_encoder, open_store_for
 from mixtape.evaluation.finetune import FinetuneConfig, finetune
 from mixtape.evaluation.probe import ProbeConfig, run_probe
 from mixtape.evaluation.report import write_similarity_outputs, write_tagging_outputs
 from mixtape.evaluation.similarity import SimilarityConfig, SimilarityResult, run_similarity
 from mixtape.evaluation.tagging import TaggingResult
-from mixtape.io import get_logger
+from mixtape.fileio import get_logger
+from mixtape.models.bundle import EncoderBundle
 
 log = get_logger(__name__)
 
-EncoderLike = EvalEncoder | nn.Module | str | Path
-
-
-def as_eval_encoder(encoder: EncoderLike, patch_frames: int = 128) -> EvalEncoder:
-    """An ``EvalEncoder`` from a path (export folder or checkpoint), or a bare module (mel settings unknown)."""
-    if isinstance(encoder, EvalEncoder):
-        return encoder
-    if isinstance(encoder, nn.Module):
-        return EvalEncoder(encoder, None, patch_frames, f"<{type(encoder).__name__} module>")
-    return load_eval_encoder(encoder)
+EncoderLike = EncoderBundle | nn.Module | str | Path
 
 
 def tagging_task(
@@ -45,18 +36,32 @@ def tagging_task(
     device: str = "cpu",
 ) -> TaggingResult:
     """Probe or fine-tune ``encoder`` on ``dataset``'s tracks that have features in ``features``."""
-    enc = as_eval_encoder(encoder)
-    store, reader = open_store_for(enc, features)
+    enc = EncoderBundle.of(encoder)
+    store, reader = enc.open_store(features)
     aligned = align_to_store(dataset, store.track_ids, f"feature store {features}")
-    log.info("%s on %s: train %d, validation %d, test %d tracks, %d tags", method, aligned.name, *(len(aligned.splits[s]) for s in ("train", "validation", "test")), len(aligned.tags))
+    log.info(
+        "%s on %s: train %d, validation %d, test %d tracks, %d tags",
+        method,
+        aligned.name,
+        *(len(aligned.splits[s]) for s in ("train", "validation", "test")),
+        len(aligned.tags),
+    )
     if method == "probe":
-        result = run_probe(enc.encoder, reader, aligned, config if isinstance(config, ProbeConfig) else None, device=device)
+        result = run_probe(
+            enc.encoder, reader, aligned, config if isinstance(config, ProbeConfig) else None, device=device
+        )
     elif method == "finetune":
-        result = finetune(enc.encoder, reader, aligned, config if isinstance(config, FinetuneConfig) else None, device=device)
+        result = finetune(
+            enc.encoder, reader, aligned, config if isinstance(config, FinetuneConfig) else None, device=device
+        )
     else:
         raise ValueError(f"unknown tagging method {method!r} (probe or finetune)")
     if out is not None:
-        used = config.model_dump(mode="json") if config is not None else (ProbeConfig() if method == "probe" else FinetuneConfig()).model_dump(mode="json")
+        used = (
+            config.model_dump(mode="json")
+            if config is not None
+            else (ProbeConfig() if method == "probe" else FinetuneConfig()).model_dump(mode="json")
+        )
         write_tagging_outputs(result, out, {"encoder": enc.source, "features": str(features), "config": used})
     return result
 
@@ -80,8 +85,8 @@ def similarity_task(
     """
     from mixtape.errors import MixtapeError
 
-    enc = as_eval_encoder(encoder)
-    store, reader = open_store_for(enc, features)
+    enc = EncoderBundle.of(encoder)
+    store, reader = enc.open_store(features)
     if catalog is None and tracks is not None:
         from mixtape.catalog.catalog import load_catalog
 
@@ -91,5 +96,10 @@ def similarity_task(
     cfg = config or SimilarityConfig()
     result, pool = run_similarity(enc.encoder, reader, store.track_ids, catalog, triplets, cfg, device=device)
     if out is not None:
-        write_similarity_outputs(result, pool.track_ids, out, {"encoder": enc.source, "features": str(features), "config": cfg.model_dump(mode="json")})
+        write_similarity_outputs(
+            result,
+            pool.track_ids,
+            out,
+            {"encoder": enc.source, "features": str(features), "config": cfg.model_dump(mode="json")},
+        )
     return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,7 +26,9 @@ class WorldSource(StrictConfig):
     """The embedded world as the data: its folder, generated there first when ``size`` is given."""
 
     path: Path
-    size: Literal["tiny", "small", "medium", "large"] | None = Field(None, description="generate the world when the folder holds none")
+    size: Literal["tiny", "small", "medium", "large"] | None = Field(
+        None, description="generate the world when the folder holds none"
+    )
     seed: int = 0
 
 
@@ -36,22 +39,37 @@ class DataSection(StrictConfig):
     """
 
     world: WorldSource | None = None
-    tracks: list[Path] = Field(default_factory=list, description="tracks table(s) whose audio is extracted (CSV/TSV track_id,path[,artist_id,album_id]; MTG-Jamendo TSVs)")
-    pretrain_tracks: list[Path] = Field(default_factory=list, description="the table(s) pair strategies and the similarity pool draw from (default: tracks)")
+    tracks: list[Path] = Field(
+        default_factory=list,
+        description="tracks table(s) whose audio is extracted (CSV/TSV track_id,path[,artist_id,album_id]; MTG-Jamendo "
+        "TSVs)",
+    )
+    pretrain_tracks: list[Path] = Field(
+        default_factory=list,
+        description="the table(s) pair strategies and the similarity pool draw from (default: tracks)",
+    )
     audio_root: Path | None = None
     playlists: list[Path] = Field(default_factory=list, description="training playlists (files or folders)")
-    heldout: list[Path] = Field(default_factory=list, description="held-out playlists: retrieval ground truth, never a positive")
+    heldout: list[Path] = Field(
+        default_factory=list, description="held-out playlists: retrieval ground truth, never a positive"
+    )
     mapping: Path | None = None
     match: Literal["auto", "id", "path"] = "auto"
     holdout_tracks: Path | None = Field(None, description="track list kept out of pre-training")
     holdout_test_split: bool = Field(True, description="also keep the tag test split's tracks out of pre-training")
     tag_dataset: Literal["mtg-jamendo", "magnatagatune", "csv"] = "mtg-jamendo"
-    splits: Path | None = Field(None, description="mtg-jamendo: splits folder; csv: folder of train/validation/test lists")
+    splits: Path | None = Field(
+        None, description="mtg-jamendo: splits folder; csv: folder of train/validation/test lists"
+    )
     tags: Path | None = Field(None, description="magnatagatune: annotations_final.csv; csv: track_id,tags file")
     split_index: int = 0
     triplets: Path | None = None
-    features: Path | None = Field(None, description="feature store (extracted here from the tracks when incomplete); default OUT/features")
-    workers: int | None = Field(None, ge=1, description="processes for world rendering and feature extraction (default: all cores)")
+    features: Path | None = Field(
+        None, description="feature store (extracted here from the tracks when incomplete); default OUT/features"
+    )
+    workers: int | None = Field(
+        None, ge=1, description="processes for world rendering and feature extraction (default: all cores)"
+    )
 
     @field_validator("tracks", "pretrain_tracks", "playlists", "heldout", mode="before")
     @classmethod
@@ -84,9 +102,15 @@ class StrategySpec(StrictConfig):
             raise ValueError(f"strategy {self.key}: {err}") from None
         unknown = sorted(set(self.params) - set(accepted))
         if unknown:
-            raise ValueError(f"strategy {self.key}: {self.name} takes no parameter(s) {unknown} (it takes: {', '.join(sorted(accepted)) or 'none'})")
+            raise ValueError(
+                f"strategy {self.key}: {self.name} takes no parameter(s) {unknown} (it takes: "
+                f"{', '.join(sorted(accepted)) or 'none'})"
+            )
         if not _LABEL.match(self.key) or self.key == BASELINE:
-            raise ValueError(f"strategy label {self.key!r} must be letters, digits, '.', '_', '+', '-' (and not {BASELINE!r}): it names folders")
+            raise ValueError(
+                f"strategy label {self.key!r} must be letters, digits, '.', '_', '+', '-' (and not "
+                f"{BASELINE!r}): it names folders"
+            )
         return self
 
 
@@ -109,7 +133,9 @@ class BackboneSpec(StrictConfig):
         if self.name not in names:
             raise ValueError(f"unknown backbone {self.name!r}; registered backbones: {', '.join(names)}")
         if not _LABEL.match(self.key):
-            raise ValueError(f"backbone label {self.key!r} must be letters, digits, '.', '_', '+', '-': it names folders")
+            raise ValueError(
+                f"backbone label {self.key!r} must be letters, digits, '.', '_', '+', '-': it names folders"
+            )
         return self
 
 
@@ -142,11 +168,21 @@ class PretrainSection(StrictConfig):
 class TasksSection(StrictConfig):
     """The downstream tasks of every run, and the t-SNE maps."""
 
-    probe: list[str] = Field(default_factory=lambda: ["genre", "moodtheme", "instrument"], description="tag subsets probed on frozen embeddings")
+    probe: list[str] = Field(
+        default_factory=lambda: ["genre", "moodtheme", "instrument"],
+        description="tag subsets probed on frozen embeddings",
+    )
     finetune: list[str] = Field(default_factory=list, description="tag subsets fine-tuned on (the whole encoder; slow)")
     similarity: bool = True
-    latent: bool = Field(True, description="on a generated world: linear probes of each embedding on the latent genre, moods and artist (what it encodes)")
-    maps: list[str] = Field(default_factory=lambda: ["genre", "moodtheme"], description="tag subsets that colour the t-SNE maps of test embeddings")
+    latent: bool = Field(
+        True,
+        description="on a generated world: linear probes of each embedding on the latent genre, moods and artist (what "
+        "it encodes)",
+    )
+    maps: list[str] = Field(
+        default_factory=lambda: ["genre", "moodtheme"],
+        description="tag subsets that colour the t-SNE maps of test embeddings",
+    )
     baseline: bool = Field(True, description="evaluate a randomly initialised encoder too (the no-pre-training row)")
     probe_config: ProbeConfig = Field(default_factory=ProbeConfig)
     finetune_config: FinetuneConfig = Field(default_factory=FinetuneConfig)
@@ -181,9 +217,16 @@ class ExperimentConfig(StrictConfig):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     pretrain: PretrainSection = Field(default_factory=PretrainSection)
     tasks: TasksSection = Field(default_factory=TasksSection)
-    threads: int | None = Field(None, ge=1, description="torch CPU threads during the experiment (1 is fastest for small models on a busy machine)")
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="torch CPU threads during the experiment (1 is fastest for small models on a busy machine)",
+    )
     parallel: int = Field(
-        1, ge=1, description="grid cells pre-trained and evaluated at once, each in its own process with `threads` threads (on 2 cores, 2 x 1 thread nearly doubles the throughput of the small CNN)"
+        1,
+        ge=1,
+        description="grid cells pre-trained and evaluated at once, each in its own process with `threads` threads (on "
+        "2 cores, 2 x 1 thread nearly doubles the throughput of the small CNN)",
     )
 
     @field_validator("strategies", "backbones", mode="before")
@@ -197,11 +240,16 @@ class ExperimentConfig(StrictConfig):
             "pretrain": {"model": {"backbone", "backbone_options"}, "trainer": {"seed"}},
             "tasks": {"probe_config": {"seed"}, "finetune_config": {"seed"}, "latent_config": {"seed"}},
         }
-        return self.model_dump(mode="json", exclude=grid_set)  # type: ignore[arg-type]
+        return self.model_dump(mode="json", exclude=grid_set)
 
     @model_validator(mode="after")
     def _unique(self) -> ExperimentConfig:
-        for what, keys in (("strategy", [s.key for s in self.strategies]), ("backbone", [b.key for b in self.backbones]), ("seed", self.seeds)):
+        listed: tuple[tuple[str, Sequence[object]], ...] = (
+            ("strategy", [s.key for s in self.strategies]),
+            ("backbone", [b.key for b in self.backbones]),
+            ("seed", self.seeds),
+        )
+        for what, keys in listed:
             repeated = sorted({str(k) for k in keys if keys.count(k) > 1})
             if repeated:
                 raise ValueError(f"{what} {', '.join(repeated)} listed twice (give variants a distinct `label`)")
@@ -211,5 +259,3 @@ class ExperimentConfig(StrictConfig):
 def load_experiment_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
     """Load an experiment YAML; ``overrides`` (dotted keys, e.g. ``pretrain.trainer.max_steps``) win."""
     return load_config(ExperimentConfig, path, overrides)
-
-

@@ -25,7 +25,11 @@ def metric_bar_charts(rows: Sequence[ResultRow], out_dir: Path) -> list[Path]:
     figures = []
     for task in dict.fromkeys(t for t, _ in summary.columns):
         panels = {
-            metric_title(m): [Bar(summary.label(r), c.mean, c.std, r[0] == BASELINE) for r in summary.rows if (c := summary.cell(r, (task, m))) is not None]
+            metric_title(m): [
+                Bar(summary.label(r), c.mean, c.std, r[0] == BASELINE)
+                for r in summary.rows
+                if (c := summary.cell(r, (task, m))) is not None
+            ]
             for tt, m in summary.columns
             if tt == task
         }
@@ -38,4 +42,6 @@ def tsne_coordinates(x: np.ndarray, seed: int) -> np.ndarray:
     from sklearn.manifold import TSNE
 
     perplexity = float(min(30.0, max(2.0, (len(x) - 1) / 3)))
-    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x).astype(np.float32)
+    return (
+        TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x).astype(np.float32)
+    )

@@ -18,7 +18,7 @@ import numpy as np
 from mixtape.errors import MixtapeError
 from mixtape.evaluation.latent import LATENT_METRICS
 from mixtape.experiment.config import BASELINE
-from mixtape.io import get_logger
+from mixtape.fileio import get_logger
 
 log = get_logger(__name__)
 
@@ -38,8 +38,6 @@ def similarity_metric_names(k: int = 10) -> tuple[str, ...]:
     return ("triplet_acc", f"ndcg@{k}", f"map@{k}", f"p@{k}", f"ndcg@{k}_artist_filtered", f"artist_p@{k}", "hubness")
 
 
-
-
 @dataclass(frozen=True)
 class ResultRow:
     strategy: str
@@ -55,7 +53,16 @@ def results_csv_text(rows: Sequence[ResultRow]) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(RESULT_COLUMNS)
     for r in rows:
-        w.writerow([r.strategy, r.backbone, r.seed, r.task, r.metric, "nan" if not math.isfinite(r.value) else f"{r.value:.6g}"])
+        w.writerow(
+            [
+                r.strategy,
+                r.backbone,
+                r.seed,
+                r.task,
+                r.metric,
+                "nan" if not math.isfinite(r.value) else f"{r.value:.6g}",
+            ]
+        )
     return buf.getvalue()
 
 
@@ -67,7 +74,9 @@ def read_results(path: str | Path) -> list[ResultRow]:
     except FileNotFoundError:
         raise MixtapeError(f"results file not found: {path} (run the experiment first)") from None
     except UnicodeDecodeError as err:
-        raise MixtapeError(f"{path}: not UTF-8 text ({err}); delete it and re-run the experiment to rewrite it from the finished runs") from None
+        raise MixtapeError(
+            f"{path}: not UTF-8 text ({err}); delete it and re-run the experiment to rewrite it from the finished runs"
+        ) from None
     try:
         header = [h.strip() for h in _csv_fields(lines[0])] if lines else []
     except csv.Error:
@@ -87,7 +96,16 @@ def read_results(path: str | Path) -> list[ResultRow]:
         try:
             if len(fields) != len(RESULT_COLUMNS) or not all(f.strip() for f in fields[:5]):
                 raise ValueError(f"{len(fields)} fields")
-            rows.append(ResultRow(fields[0], fields[1], int(fields[2]), fields[3], fields[4], float(fields[5]) if fields[5].strip() else math.nan))
+            rows.append(
+                ResultRow(
+                    fields[0],
+                    fields[1],
+                    int(fields[2]),
+                    fields[3],
+                    fields[4],
+                    float(fields[5]) if fields[5].strip() else math.nan,
+                )
+            )
         except ValueError as err:
             bad.append(f"line {lineno}: {err}")
     if bad:
@@ -124,7 +142,11 @@ class Cell:
     def text(self, digits: int = 3) -> str:
         if not math.isfinite(self.mean):
             return "–"
-        return f"{self.mean:.{digits}f}" if not math.isfinite(self.std) else f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
+        return (
+            f"{self.mean:.{digits}f}"
+            if not math.isfinite(self.std)
+            else f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
+        )
 
 
 Column = tuple[str, str]  # (task, metric)
@@ -151,7 +173,17 @@ class Summary:
 
 
 def _metric_rank(metric: str) -> int:
-    order = [*TAGGING_METRICS, "triplet_acc", "ndcg@", "map@", "p@", "ndcg@_artist_filtered", "artist_p@", "hubness", *LATENT_METRICS]
+    order = [
+        *TAGGING_METRICS,
+        "triplet_acc",
+        "ndcg@",
+        "map@",
+        "p@",
+        "ndcg@_artist_filtered",
+        "artist_p@",
+        "hubness",
+        *LATENT_METRICS,
+    ]
     generic = re.sub(r"@\d+", "@", metric)
     return order.index(generic) if generic in order else len(order)
 
@@ -210,7 +242,12 @@ def metric_title(metric: str) -> str:
     if metric in _METRIC_TITLES:
         title = _METRIC_TITLES[metric]
     else:
-        title = metric.replace("ndcg@", "nDCG@").replace("map@", "mAP@").replace("artist_p@", "artist P@").replace("_artist_filtered", " artist-filtered")
+        title = (
+            metric.replace("ndcg@", "nDCG@")
+            .replace("map@", "mAP@")
+            .replace("artist_p@", "artist P@")
+            .replace("_artist_filtered", " artist-filtered")
+        )
         title = re.sub(r"^p@", "P@", title)
     arrow = {"higher": " ↑", "lower": " ↓", "none": ""}[direction(metric)]
     return title + arrow
@@ -226,7 +263,11 @@ _FAMILIES = (
     ("probe", "Tagging: MLP probe on frozen embeddings (macro over tags, test split)"),
     ("finetune", "Tagging: whole encoder fine-tuned (macro over tags, test split)"),
     ("similarity", "Similarity: cosine on frozen embeddings (triplets, held-out playlist retrieval, hubness)"),
-    ("latent", "What the embedding encodes of the world's latent truth: linear probes (genre accuracy and mood ROC-AUC on the artist-disjoint test split; artist accuracy on held-out tracks of known artists)"),
+    (
+        "latent",
+        "What the embedding encodes of the world's latent truth: linear probes (genre accuracy and mood "
+        "ROC-AUC on the artist-disjoint test split; artist accuracy on held-out tracks of known artists)",
+    ),
 )
 
 
@@ -245,7 +286,12 @@ def markdown_tables(summary: Summary) -> str:
     for fam in present:
         cols = [c for c in summary.columns if _family(c[0]) == fam]
         best = {c: set(best_rows(summary, c)) for c in cols}
-        lines = [f"### {titles.get(fam, fam)}", "", "| strategy | seeds | " + " | ".join(column_title(c) for c in cols) + " |", "|---|---:|" + "---:|" * len(cols)]
+        lines = [
+            f"### {titles.get(fam, fam)}",
+            "",
+            "| strategy | seeds | " + " | ".join(column_title(c) for c in cols) + " |",
+            "|---|---:|" + "---:|" * len(cols),
+        ]
         for row in summary.rows:
             cells = []
             for c in cols:
@@ -298,7 +344,9 @@ def _ranked(summary: Summary, rows: Sequence[RowKey], col: Column) -> list[tuple
     return sorted(cells, key=lambda rc: -rc[1].mean)
 
 
-def _best_per_task(summary: Summary, col: Column, trained: Sequence[RowKey], baseline: RowKey | None, one_seed: bool) -> str:
+def _best_per_task(
+    summary: Summary, col: Column, trained: Sequence[RowKey], baseline: RowKey | None, one_seed: bool
+) -> str:
     ranked = _ranked(summary, trained, col)
     name = f"{col[0]} {metric_title(col[1]).rstrip(' ↑')}"
     if not ranked:
@@ -342,7 +390,9 @@ def verdict(summary: Summary, kinds: dict[str, str] | None = None) -> str:
     one_seed = all(summary.seeds(r) <= 1 for r in summary.rows)
     trained = [r for r in summary.rows if r[0] != BASELINE and _strategy_kind(r[0], kinds) not in ORACLES]
     baseline = next((r for r in summary.rows if r[0] == BASELINE), None)
-    sentences = ["Best per task: " + "; ".join(_best_per_task(summary, c, trained, baseline, one_seed) for c in cols) + "."]
+    sentences = [
+        "Best per task: " + "; ".join(_best_per_task(summary, c, trained, baseline, one_seed) for c in cols) + "."
+    ]
 
     def top(group: Sequence[str] | None, col: Column) -> Cell | None:
         rows = [r for r in trained if group is None or _strategy_kind(r[0], kinds) in group]
@@ -352,29 +402,52 @@ def verdict(summary: Summary, kinds: dict[str, str] | None = None) -> str:
     def counts(wins: int, clear_wins: int, losses: int, clear_losses: int, n: int) -> str:
         if one_seed:
             return f"better on {wins} of {n} of these metrics, worse on {losses} (one seed: no spread measured)"
-        return f"better on {wins} of {n} of these metrics ({clear_wins} by more than one std), worse on {losses} ({clear_losses} by more than one std)"
+        return (
+            f"better on {wins} of {n} of these metrics ({clear_wins} by more than one std), worse on {losses} "
+            f"({clear_losses} by more than one std)"
+        )
 
     clauses: list[str] = []
     playlist_rows = [summary.label(r) for r in trained if _strategy_kind(r[0], kinds) in PLAYLIST_BASED]
     other_rows = [summary.label(r) for r in trained if _strategy_kind(r[0], kinds) in ARTIST_OR_SELF]
     if playlist_rows and other_rows:
-        pairs = [(pl, ot) for c in cols if (pl := top(PLAYLIST_BASED, c)) is not None and (ot := top(ARTIST_OR_SELF, c)) is not None]
+        pairs = [
+            (pl, ot)
+            for c in cols
+            if (pl := top(PLAYLIST_BASED, c)) is not None and (ot := top(ARTIST_OR_SELF, c)) is not None
+        ]
         if pairs:
             w, cw, lo, cl = _tally(pairs)
             head = "beat" if w > lo else "did not beat" if w < lo else "were level overall with"
-            clauses.append(f"playlist-based strategies ({', '.join(playlist_rows)}) {head} artist/self ({', '.join(other_rows)}) on this run: {counts(w, cw, lo, cl, len(pairs))}")
+            clauses.append(
+                f"playlist-based strategies ({', '.join(playlist_rows)}) {head} artist/self "
+                f"({', '.join(other_rows)}) on this run: {counts(w, cw, lo, cl, len(pairs))}"
+            )
     elif trained:
         missing = "artist/self strategy" if playlist_rows else "playlist-based strategy"
         clauses.append(f"the grid has no {missing}, so playlist positives are not compared with artist/self ones")
     if baseline is not None and trained:
-        pairs = [(t, b) for c in cols if (t := top(None, c)) is not None and (b := summary.cell(baseline, c)) is not None and math.isfinite(b.mean)]
+        pairs = [
+            (t, b)
+            for c in cols
+            if (t := top(None, c)) is not None
+            and (b := summary.cell(baseline, c)) is not None
+            and math.isfinite(b.mean)
+        ]
         if pairs:
             w, cw, lo, cl = _tally(pairs)
             text = f"the best pre-trained strategy against {BASELINE_TITLE}: {counts(w, cw, lo, cl, len(pairs))}"
             never = [
                 summary.label(r)
                 for r in trained
-                if not any(_compare(c, b)[0] > 0 for col in cols if (c := summary.cell(r, col)) is not None and (b := summary.cell(baseline, col)) is not None and math.isfinite(c.mean) and math.isfinite(b.mean))
+                if not any(
+                    _compare(c, b)[0] > 0
+                    for col in cols
+                    if (c := summary.cell(r, col)) is not None
+                    and (b := summary.cell(baseline, col)) is not None
+                    and math.isfinite(c.mean)
+                    and math.isfinite(b.mean)
+                )
             ]
             if never:
                 text += f"; {', '.join(never)} beat random init on none of them"
@@ -418,7 +491,7 @@ class Claim:
         return float(ttest_1samp(self.diffs, 0.0, alternative="greater").pvalue)
 
     def holds(self, seed_std: float) -> str:
-        """"yes" when ``a`` is ahead by more than ``seed_std`` (the larger std over seeds of the two rows)."""
+        """ "yes" when ``a`` is ahead by more than ``seed_std`` (the larger std over seeds of the two rows)."""
         if not self.diffs:
             return "not measured"
         if self.mean <= 0:
@@ -427,7 +500,11 @@ class Claim:
 
 
 def _per_seed(rows: Sequence[ResultRow], strategy: str, backbone: str, column: Column) -> dict[int, float]:
-    return {r.seed: r.value for r in rows if (r.strategy, r.backbone, r.task, r.metric) == (strategy, backbone, *column) and math.isfinite(r.value)}
+    return {
+        r.seed: r.value
+        for r in rows
+        if (r.strategy, r.backbone, r.task, r.metric) == (strategy, backbone, *column) and math.isfinite(r.value)
+    }
 
 
 def claims(rows: Sequence[ResultRow], kinds: dict[str, str] | None = None) -> list[tuple[Claim, float]]:
@@ -440,7 +517,7 @@ def claims(rows: Sequence[ResultRow], kinds: dict[str, str] | None = None) -> li
     for backbone in dict.fromkeys(b for _, b in summary.rows):
         rows_b = [r for r in summary.rows if r[1] == backbone]
 
-        def of(group: Sequence[str]) -> list[RowKey]:
+        def of(group: Sequence[str], rows_b: list[RowKey] = rows_b) -> list[RowKey]:
             return [r for r in rows_b if r[0] != BASELINE and _strategy_kind(r[0], kinds) in group]
 
         def claim(text: str, a: RowKey, b: RowKey, col: Column) -> None:
@@ -448,8 +525,20 @@ def claims(rows: Sequence[ResultRow], kinds: dict[str, str] | None = None) -> li
             seeds = sorted(set(sa) & set(sb))
             ca, cb = summary.cell(a, col), summary.cell(b, col)
             spread = max((c.std for c in (ca, cb) if c is not None and math.isfinite(c.std)), default=math.nan)
-            out.append((Claim(text, col, summary.label(a), summary.label(b), tuple(sa[s] - sb[s] for s in seeds),
-                              ca.mean if ca else math.nan, cb.mean if cb else math.nan), spread))
+            out.append(
+                (
+                    Claim(
+                        text,
+                        col,
+                        summary.label(a),
+                        summary.label(b),
+                        tuple(sa[s] - sb[s] for s in seeds),
+                        ca.mean if ca else math.nan,
+                        cb.mean if cb else math.nan,
+                    ),
+                    spread,
+                )
+            )
 
         baseline = next((r for r in rows_b if r[0] == BASELINE), None)
         contenders = [r for r in rows_b if r[0] != BASELINE and _strategy_kind(r[0], kinds) not in ORACLES]
@@ -485,9 +574,16 @@ def claims_markdown(rows: Sequence[ResultRow], kinds: dict[str, str] | None = No
         "|---|---|---|---|---:|---:|---:|---:|---|",
     ]
     for c, spread in found:
-        diff = "–" if not c.diffs else f"{c.mean:+.3f}" + (f" ± {c.std:.3f}" if math.isfinite(c.std) else "") + f" (n={len(c.diffs)})"
+        diff = (
+            "–"
+            if not c.diffs
+            else f"{c.mean:+.3f}" + (f" ± {c.std:.3f}" if math.isfinite(c.std) else "") + f" (n={len(c.diffs)})"
+        )
         p = f"{c.p_value:.3f}" if math.isfinite(c.p_value) else "–"
-        lines.append(f"| {c.text} | {metric_title(c.column[1]).rstrip(' ↑')} | {c.a} | {c.b} | {c.a_mean:.3f} | {c.b_mean:.3f} | {diff} | {p} | {c.holds(spread)} |")
+        lines.append(
+            f"| {c.text} | {metric_title(c.column[1]).rstrip(' ↑')} | {c.a} | {c.b} | {c.a_mean:.3f} | "
+            f"{c.b_mean:.3f} | {diff} | {p} | {c.holds(spread)} |"
+        )
     return "\n".join(lines)
 
 
@@ -506,9 +602,10 @@ def results_markdown(
         return "\n".join(lines)
     n_seeds = max(summary.seeds(r) for r in summary.rows)
     lines += [
-        f"Mean ± sample std over seeds (up to {n_seeds} per row; a single seed shows the value alone); the best of each column is in **bold** "
-        "(↑ higher is better, ↓ lower is better; artist P@k, the share of neighbours by the query's own artist, describes the space and is not ranked). "
-        f"`{BASELINE_TITLE}` is the same encoder evaluated with its initial weights: what the table would show without pre-training.",
+        f"Mean ± sample std over seeds (up to {n_seeds} per row; a single seed shows the value alone); the best of "
+        "each column is in **bold** (↑ higher is better, ↓ lower is better; artist P@k, the share of neighbours by "
+        f"the query's own artist, describes the space and is not ranked). `{BASELINE_TITLE}` is the same encoder "
+        "evaluated with its initial weights: what the table would show without pre-training.",
         "",
         markdown_tables(summary),
         "",
@@ -523,7 +620,7 @@ def results_markdown(
         "### Verdict",
         "",
         "_Generated from the numbers above: tagging is judged by PR-AUC, similarity by triplet accuracy and nDCG@k; "
-        "a gap is \"within one std\" when it is smaller than the larger standard deviation over seeds of the two rows._",
+        'a gap is "within one std" when it is smaller than the larger standard deviation over seeds of the two rows._',
         "",
         verdict(summary, kinds),
         "",
@@ -534,11 +631,10 @@ def results_markdown(
             "### Claims, tested over seeds",
             "",
             "_Each pair of runs with the same seed shares the initial weights' seed and the batch order's seed, so the "
-            "differences are paired; p is a one-sided paired t-test (with three seeds only a large, steady lead reaches p < 0.05)._",
+            "differences are paired; p is a one-sided paired t-test (with three seeds only a large, steady "
+            "lead reaches p < 0.05)._",
             "",
             table,
             "",
         ]
     return "\n".join(lines)
-
-

@@ -32,7 +32,7 @@ The run folder::
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import functools
 import json
 import logging
 import math
@@ -51,14 +51,13 @@ from mixtape.catalog import load_catalog, playlist_files, read_track_list, read_
 from mixtape.config import ConfigError, StrictConfig
 from mixtape.errors import MixtapeError
 from mixtape.evaluation.datasets import align_to_store, load_tag_dataset
-from mixtape.evaluation.encoders import EvalEncoder, load_eval_encoder, open_store_for
 from mixtape.evaluation.latent import latent_probe
+from mixtape.evaluation.plots import EmbeddingMap, embedding_maps
 from mixtape.evaluation.probe import probe_embeddings
 from mixtape.evaluation.report import write_json, write_similarity_outputs, write_tagging_outputs
 from mixtape.evaluation.similarity import build_pool, evaluate_similarity, read_triplets
 from mixtape.evaluation.tasks import tagging_task
 from mixtape.experiment.config import BASELINE, BackboneSpec, ExperimentConfig, StrategySpec, load_experiment_config
-from mixtape.evaluation.plots import EmbeddingMap, embedding_maps
 from mixtape.experiment.report import PLOTS, metric_bar_charts, tsne_coordinates
 from mixtape.experiment.results import (
     BASELINE_TITLE,
@@ -74,11 +73,13 @@ from mixtape.experiment.results import (
     summarize,
     verdict,
 )
-from mixtape.io import atomic_open, atomic_write_text, file_checksum, get_logger, progress
+from mixtape.fileio import atomic_open, atomic_write_text, file_checksum, get_logger, progress
 from mixtape.models import Encoder
+from mixtape.models.bundle import EncoderBundle
 from mixtape.models.embedding import embed_tracks
 from mixtape.pairs.params import resolve_params
 from mixtape.pairs.run import run_pairs
+from mixtape.stagefolder import fingerprint
 from mixtape.training.config import DataConfig, ModelConfig, PretrainConfig, TrainerConfig
 from mixtape.training.run import last_checkpoint, pretrain
 from mixtape.workers import WorkerCrashed, map_ordered
@@ -175,10 +176,6 @@ class _EvalData:
     triplets: Any | None
     rows: np.ndarray  # store rows every task needs an embedding for
     fingerprint: str  # checksums of the data files the metrics depend on
-
-
-def _digest(obj: Any) -> str:
-    return hashlib.blake2b(json.dumps(obj, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -289,12 +286,20 @@ class Experiment:
                 log.warning("tracks table %s: skipped row: %s", path, reason)
             repeated = [r.track_id for r in table.records if r.track_id in records]
             if repeated:
-                log.warning("tracks table %s: %d track(s) already listed by an earlier table kept from there, e.g. %s", path, len(repeated), repeated[0])
+                log.warning(
+                    "tracks table %s: %d track(s) already listed by an earlier table kept from there, e.g. %s",
+                    path,
+                    len(repeated),
+                    repeated[0],
+                )
             records.update({r.track_id: r for r in table.records if r.track_id not in records})
         report = extract_features(list(records.values()), paths.features, workers=self.config.data.workers)
         (self.work.ran if report.done else self.work.skipped).append("features")
         if report.failed:
-            self.work.failed.append(f"features: {len(report.failed)} track(s) could not be decoded (left out of every stage), e.g. {report.failed[0][0]}: {report.failed[0][2]}")
+            self.work.failed.append(
+                f"features: {len(report.failed)} track(s) could not be decoded (left out of every stage), "
+                f"e.g. {report.failed[0][0]}: {report.failed[0][2]}"
+            )
         return FeatureStore.open(paths.features)
 
     def _tag_dataset(self, subset: str) -> Any:
@@ -313,7 +318,9 @@ class Experiment:
             ids += self._tag_dataset(subset).splits["test"].track_ids
         text = "track_id\n" + "".join(f"{t}\n" for t in dict.fromkeys(ids))
         path = self.out / "holdout_tracks.txt"
-        if not path.is_file() or path.read_text(encoding="utf-8") != text:  # unchanged content keeps the pairs' checksums
+        if (
+            not path.is_file() or path.read_text(encoding="utf-8") != text
+        ):  # unchanged content keeps the pairs' checksums
             atomic_write_text(path, text)
         return path
 
@@ -335,14 +342,22 @@ class Experiment:
 
             def build(spec: StrategySpec = spec, seed: int = seed, out: Path = out) -> Any:
                 return run_pairs(
-                    p.pretrain_tracks, out, spec.name, p.playlists, p.heldout, holdout, self.config.data.audio_root,
-                    mapping=self.config.data.mapping, match=self.config.data.match, **{**self._world_params(spec), **spec.params, "seed": seed},
+                    p.pretrain_tracks,
+                    out,
+                    spec.name,
+                    p.playlists,
+                    p.heldout,
+                    holdout,
+                    self.config.data.audio_root,
+                    mapping=self.config.data.mapping,
+                    match=self.config.data.match,
+                    **{**self._world_params(spec), **spec.params, "seed": seed},
                 )
 
             run = self._attempt(what, build)
             if run is not None:
                 self._pairs[(key, seed_key)] = out
-                (self.work.skipped if run.skipped else self.work.ran).append(what)
+                (self.work.skipped if run.up_to_date else self.work.ran).append(what)
         self._done.add("pairs")
         return self._pairs
 
@@ -359,7 +374,13 @@ class Experiment:
         p = self.config.pretrain
         return PretrainConfig(
             data=DataConfig(store=self.paths.features, positives=positives, **p.data.model_dump()),
-            model=ModelConfig(**{**p.model.model_dump(), "backbone": unit.backbone.name, "backbone_options": dict(unit.backbone.options)}),
+            model=ModelConfig(
+                **{
+                    **p.model.model_dump(),
+                    "backbone": unit.backbone.name,
+                    "backbone_options": dict(unit.backbone.options),
+                }
+            ),
             optim=p.optim,
             trainer=TrainerConfig(**{**p.trainer.model_dump(), "seed": unit.seed}),
             out=unit.folder(self.out) / "pretrain",
@@ -371,7 +392,9 @@ class Experiment:
         result, saved = _read_json(config.out / "result.json"), config.out / "config.yaml"
         if result is None or not saved.is_file() or not last_checkpoint(config.out).is_file():
             return False
-        same = yaml.safe_load(saved.read_text(encoding="utf-8")) == json.loads(json.dumps(config.model_dump(mode="json")))
+        same = yaml.safe_load(saved.read_text(encoding="utf-8")) == json.loads(
+            json.dumps(config.model_dump(mode="json"))
+        )
         return same and int(result.get("steps", -1)) >= config.trainer.max_steps
 
     def pretrain(self) -> dict[tuple[str, str, int], Path]:
@@ -393,15 +416,26 @@ class Experiment:
             todo.append((unit, config))
         if self.config.parallel > 1 and len(todo) > 1:
             tasks = [(config.model_dump(mode="json"), self.config.threads) for _, config in todo]
-            results = map_ordered(_pretrain_task, tasks, min(self.config.parallel, len(todo)), _quiet_worker, start="spawn", tasks_per_worker=1)
-            for (unit, _), outcome in progress(zip(todo, results, strict=True), desc="pretraining", unit="run", total=len(todo)):
+            results = map_ordered(
+                _pretrain_task,
+                tasks,
+                min(self.config.parallel, len(todo)),
+                _quiet_worker,
+                start="spawn",
+                tasks_per_worker=1,
+            )
+            for (unit, _), outcome in progress(
+                zip(todo, results, strict=True), desc="pretraining", unit="run", total=len(todo)
+            ):
                 checkpoint = self._outcome(f"pretrain {unit.describe()}", outcome)
                 if checkpoint is not None:
                     self._checkpoints[unit.key] = Path(checkpoint)
         else:
             with cpu_threads(self.config.threads):
                 for unit, config in progress(todo, desc="pretraining", unit="run"):
-                    result = self._attempt(f"pretrain {unit.describe()}", lambda config=config: pretrain(config, resume=True))
+                    result = self._attempt(
+                        f"pretrain {unit.describe()}", functools.partial(pretrain, config, resume=True)
+                    )
                     if result is not None:
                         self.work.ran.append(f"pretrain {unit.describe()}")
                         self._checkpoints[unit.key] = result.checkpoint
@@ -445,7 +479,14 @@ class Experiment:
         pool = triplets = None
         files: list[Path] = list(p.pretrain_tracks)
         if t.similarity:
-            catalog = load_catalog(p.pretrain_tracks, playlists=(), heldout=p.heldout, audio_root=d.audio_root, mapping=d.mapping, match=d.match)
+            catalog = load_catalog(
+                p.pretrain_tracks,
+                playlists=(),
+                heldout=p.heldout,
+                audio_root=d.audio_root,
+                mapping=d.mapping,
+                match=d.match,
+            )
             pool = build_pool(ids, catalog)
             for note in pool.notes:
                 log.warning("similarity pool: %s", note)
@@ -453,40 +494,53 @@ class Experiment:
                 triplets = read_triplets(p.triplets, {tid: i for i, tid in enumerate(pool.track_ids)})
                 files.append(p.triplets)
             files += [f for h in p.heldout for f in playlist_files(h)]
-        files += sorted({Path(split.source) for ds in tag_sets.values() for split in ds.splits.values() if Path(split.source).is_file()})
-        rows = [s.rows for a in aligned.values() for s in a.splits.values()] + ([pool.store_rows] if pool is not None else [])
+        files += sorted(
+            {
+                Path(split.source)
+                for ds in tag_sets.values()
+                for split in ds.splits.values()
+                if Path(split.source).is_file()
+            }
+        )
+        rows = [s.rows for a in aligned.values() for s in a.splits.values()] + (
+            [pool.store_rows] if pool is not None else []
+        )
         if any(kind == "latent" for _, kind, _ in self.task_list()):
             rows.append(np.arange(len(ids), dtype=np.int64))  # the latent probes look at every track of the world
             files.append(Path(self.world().world_json))
         needed = np.unique(np.concatenate(rows)) if rows else np.zeros(0, dtype=np.int64)
-        fingerprint = _digest({"store_tracks": ids, "files": [(str(f), file_checksum(f)) for f in dict.fromkeys(files)]})
-        self._eval = _EvalData(store, tag_sets, aligned, pool, triplets, needed, fingerprint)
+        key = fingerprint({"store_tracks": ids, "files": [(str(f), file_checksum(f)) for f in dict.fromkeys(files)]})
+        self._eval = _EvalData(store, tag_sets, aligned, pool, triplets, needed, key)
         return self._eval
 
     def _encoder(self, unit: Unit) -> tuple[Callable[[], Any], str]:
         """A loader of the unit's encoder (only called when some task is not up to date) and its fingerprint."""
         if unit.strategy is not None:
             ckpt = self._checkpoints[unit.key]
-            return (lambda: load_eval_encoder(ckpt)), _digest({"checkpoint": file_checksum(ckpt)})
+            return (lambda: EncoderBundle.load(ckpt)), fingerprint({"checkpoint": file_checksum(ckpt)})
         store = self.eval_data().store
         mel = store.mel_config.model_dump(mode="json")
         patch = self.config.pretrain.data.patch_frames
 
-        def random_init() -> EvalEncoder:
-
-
+        def random_init() -> EncoderBundle:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(unit.seed)
                 encoder = Encoder(unit.backbone.name, int(store.mel_config.n_mels), **unit.backbone.options)
-            return EvalEncoder(encoder.eval(), mel, patch, f"{unit.backbone.key} with random initial weights (seed {unit.seed})")
+            return EncoderBundle(
+                encoder.eval(), mel, patch, f"{unit.backbone.key} with random initial weights (seed {unit.seed})"
+            )
 
-        return random_init, _digest({"random_init": unit.backbone.model_dump(mode="json"), "seed": unit.seed, "mel": mel, "patch_frames": patch})
+        return random_init, fingerprint(
+            {"random_init": unit.backbone.model_dump(mode="json"), "seed": unit.seed, "mel": mel, "patch_frames": patch}
+        )
 
-    def _embeddings(self, unit: Unit, load: Callable[[], Any], encoder_fp: str) -> tuple[np.ndarray, dict[int, int], Any]:
+    def _embeddings(
+        self, unit: Unit, load: Callable[[], Any], encoder_fp: str
+    ) -> tuple[np.ndarray, dict[int, int], Any]:
         """Track embeddings of every store row some task needs, computed once per encoder and cached."""
         data, t = self.eval_data(), self.config.tasks
         path = unit.folder(self.out) / "eval" / "embeddings.npz"
-        key = _digest({"encoder": encoder_fp, "rows": data.rows.tolist(), "batch": t.embed_batch_size})
+        key = fingerprint({"encoder": encoder_fp, "rows": data.rows.tolist(), "batch": t.embed_batch_size})
         encoder = None
         try:
             with np.load(path) as cached:
@@ -496,8 +550,15 @@ class Experiment:
             emb = None
         if emb is None:
             encoder = load()
-            _, reader = open_store_for(encoder, self.paths.features)
-            emb = embed_tracks(encoder.encoder, reader, data.rows, batch_size=t.embed_batch_size, device=t.device, desc=f"embedding ({unit.describe()})")
+            _, reader = encoder.open_store(self.paths.features)
+            emb = embed_tracks(
+                encoder.encoder,
+                reader,
+                data.rows,
+                batch_size=t.embed_batch_size,
+                device=t.device,
+                desc=f"embedding ({unit.describe()})",
+            )
             with atomic_open(path, "wb") as f:
                 np.savez(f, key=np.array(key), rows=data.rows, embeddings=emb)
         return emb, {int(r): i for i, r in enumerate(data.rows)}, encoder
@@ -538,23 +599,52 @@ class Experiment:
         for task, kind, subset in self.task_list():
             folder = unit.folder(self.out) / "eval" / task
             cfg = self._task_config(kind, unit.seed)
-            fp = _digest({"encoder": encoder_fp, "task": task, "config": cfg.model_dump(mode="json"), "data": data.fingerprint, "batch": t.embed_batch_size})
+            fp = fingerprint(
+                {
+                    "encoder": encoder_fp,
+                    "task": task,
+                    "config": cfg.model_dump(mode="json"),
+                    "data": data.fingerprint,
+                    "batch": t.embed_batch_size,
+                }
+            )
             what = f"evaluate {task} of {unit.describe()}"
             done = _read_json(folder / "done.json")
             if done is not None and done.get("fingerprint") == fp and (folder / "metrics.json").is_file():
                 self.work.skipped.append(what)
                 continue
-            (folder / "done.json").unlink(missing_ok=True)  # stale results must not reach the table if this attempt fails
-            extra = {"encoder": f"{unit.describe()}", "features": str(self.paths.features), "config": cfg.model_dump(mode="json")}
+            # stale results must not reach the table if this attempt fails
+            (folder / "done.json").unlink(missing_ok=True)
+            extra = {
+                "encoder": f"{unit.describe()}",
+                "features": str(self.paths.features),
+                "config": cfg.model_dump(mode="json"),
+            }
 
-            def run(task: str = task, kind: str = kind, subset: str = subset, cfg: Any = cfg, folder: Path = folder, extra: dict = extra) -> bool:
+            def run(
+                task: str = task,
+                kind: str = kind,
+                subset: str = subset,
+                cfg: Any = cfg,
+                folder: Path = folder,
+                extra: dict = extra,
+                fp: str = fp,
+            ) -> bool:
                 if kind == "probe":
                     emb, pos = embeddings()
                     ds = data.aligned[subset]
                     split_emb = {name: emb[[pos[int(r)] for r in split.rows]] for name, split in ds.splits.items()}
                     write_tagging_outputs(probe_embeddings(split_emb, ds, cfg), folder, extra)
                 elif kind == "finetune":
-                    tagging_task(encoder(), self.paths.features, data.tag_sets[subset], "finetune", cfg, out=folder, device=t.device)
+                    tagging_task(
+                        encoder(),
+                        self.paths.features,
+                        data.tag_sets[subset],
+                        "finetune",
+                        cfg,
+                        out=folder,
+                        device=t.device,
+                    )
                 elif kind == "latent":
                     emb, pos = embeddings()
                     ids = data.store.track_ids
@@ -565,10 +655,15 @@ class Experiment:
                 else:
                     emb, pos = embeddings()
                     pool = data.pool
+                    assert pool is not None  # built whenever the similarity task is on
                     sc = self.config.tasks.similarity_config
                     result = evaluate_similarity(
-                        emb[[pos[int(r)] for r in pool.store_rows]], artist=pool.artist, heldout=pool.heldout, triplets=data.triplets,
-                        k=sc.k, mutual_proximity=sc.mutual_proximity,
+                        emb[[pos[int(r)] for r in pool.store_rows]],
+                        artist=pool.artist,
+                        heldout=pool.heldout,
+                        triplets=data.triplets,
+                        k=sc.k,
+                        mutual_proximity=sc.mutual_proximity,
                     )
                     result.notes[:0] = pool.notes
                     write_similarity_outputs(result, pool.track_ids, folder, extra)
@@ -592,8 +687,18 @@ class Experiment:
         if self.config.parallel > 1 and len(units) > 1:
             world = self.world()
             init = (self.config, str(self.out), str(world.root) if world is not None else None, dict(self._checkpoints))
-            results = map_ordered(_evaluate_task, units, min(self.config.parallel, len(units)), _init_evaluator, init, start="spawn", tasks_per_worker=1)
-            for unit, outcome in progress(zip(units, results, strict=True), desc="evaluating", unit="encoder", total=len(units)):
+            results = map_ordered(
+                _evaluate_task,
+                units,
+                min(self.config.parallel, len(units)),
+                _init_evaluator,
+                init,
+                start="spawn",
+                tasks_per_worker=1,
+            )
+            for unit, outcome in progress(
+                zip(units, results, strict=True), desc="evaluating", unit="encoder", total=len(units)
+            ):
                 self._outcome(f"evaluate {unit.describe()}", outcome)
                 self.write_results_csv()
             return
@@ -607,7 +712,12 @@ class Experiment:
     def collect(self) -> list[ResultRow]:
         """The table's metrics of every finished evaluation of the grid, in grid order."""
         k = self.config.tasks.similarity_config.k
-        wanted = {"probe": TAGGING_METRICS, "finetune": TAGGING_METRICS, "similarity": similarity_metric_names(k), "latent": LATENT_METRICS}
+        wanted = {
+            "probe": TAGGING_METRICS,
+            "finetune": TAGGING_METRICS,
+            "similarity": similarity_metric_names(k),
+            "latent": LATENT_METRICS,
+        }
         rows: list[ResultRow] = []
         for unit in self.units(baseline=True):
             if unit.key in self._unevaluated:  # results of an older checkpoint would not be this config's
@@ -620,7 +730,16 @@ class Experiment:
                 for metric in wanted[kind]:
                     if metric in metrics:
                         value = metrics[metric]
-                        rows.append(ResultRow(unit.label, unit.backbone.key, unit.seed, task, metric, math.nan if value is None else float(value)))
+                        rows.append(
+                            ResultRow(
+                                unit.label,
+                                unit.backbone.key,
+                                unit.seed,
+                                task,
+                                metric,
+                                math.nan if value is None else float(value),
+                            )
+                        )
         return rows
 
     def write_results_csv(self) -> Path:
@@ -639,7 +758,11 @@ class Experiment:
         labels: dict[str, list[str]] = {}
         for s in t.maps:
             split = data.aligned[s].splits["test"]
-            first = {int(r): data.aligned[s].tags[int(np.flatnonzero(y)[0])].split("---")[-1] for r, y in zip(split.rows, split.labels, strict=True) if y.any()}
+            first = {
+                int(r): data.aligned[s].tags[int(np.flatnonzero(y)[0])].split("---")[-1]
+                for r, y in zip(split.rows, split.labels, strict=True)
+                if y.any()
+            }
             labels[s] = [first.get(int(r), "") for r in test_rows]
         figures: list[Path] = []
         for backbone in self.config.backbones:
@@ -653,7 +776,14 @@ class Experiment:
                     maps.append(EmbeddingMap(title, coords, labels))
             if maps:
                 out = self.out / PLOTS / f"tsne-{backbone.key}.png"
-                figures.append(embedding_maps(maps, t.maps, out, f"t-SNE of test-track embeddings ({backbone.key}, seed {self.config.seeds[0]})"))
+                figures.append(
+                    embedding_maps(
+                        maps,
+                        t.maps,
+                        out,
+                        f"t-SNE of test-track embeddings ({backbone.key}, seed {self.config.seeds[0]})",
+                    )
+                )
         return figures
 
     def _tsne(self, unit: Unit, test_rows: np.ndarray) -> np.ndarray | None:
@@ -665,7 +795,7 @@ class Experiment:
                 key, rows, emb = str(saved["key"]), saved["rows"], saved["embeddings"]
         except (FileNotFoundError, KeyError, ValueError, OSError):
             return None
-        want = _digest({"embeddings": key, "rows": test_rows.tolist(), "seed": unit.seed})
+        want = fingerprint({"embeddings": key, "rows": test_rows.tolist(), "seed": unit.seed})
         try:
             with np.load(cache) as saved:
                 if str(saved["key"]) == want:
@@ -701,13 +831,24 @@ class Experiment:
         atomic_write_text(self.out / "failures.json", json.dumps(self.work.failed, indent=2) + "\n")
         summary = summarize(rows)
         claim_table = claims_markdown(rows, kinds)
-        table = (markdown_tables(summary) + "\n\n" + verdict(summary, kinds) + ("\n\n" + claim_table if claim_table else "")) if rows else "no result yet"
+        table = (
+            (
+                markdown_tables(summary)
+                + "\n\n"
+                + verdict(summary, kinds)
+                + ("\n\n" + claim_table if claim_table else "")
+            )
+            if rows
+            else "no result yet"
+        )
         return ExperimentResult(self.out, csv_path, md_path, table, figures, self.curves(), self.work)
 
     def save_config(self) -> Path:
         """experiment.yaml in the run folder: the resolved config, loadable by `mixtape experiment`."""
         data = {**self.config.dump(), "out": str(self.out)}
-        return atomic_write_text(self.out / "experiment.yaml", yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+        return atomic_write_text(
+            self.out / "experiment.yaml", yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        )
 
     def run(self) -> ExperimentResult:
         """Every stage of ``STAGES`` in order, each skipping what is already done."""
@@ -748,7 +889,9 @@ def _pretrain_task(task: tuple[dict[str, Any], int | None]) -> tuple[str | None,
         return None, f"{type(err).__name__}: {err}", {}
 
 
-def _init_evaluator(config: ExperimentConfig, out: str, world: str | None, checkpoints: dict[tuple[str, str, int], Path]) -> None:
+def _init_evaluator(
+    config: ExperimentConfig, out: str, world: str | None, checkpoints: dict[tuple[str, str, int], Path]
+) -> None:
     """Each evaluation worker opens the experiment once (data, pool, triplets) and reuses it for its tasks."""
     global _EVALUATOR
     from mixtape.world import World
@@ -774,7 +917,9 @@ def _evaluate_task(unit: Unit) -> tuple[None, str | None, dict[str, list[str]]]:
     return None, None, exp.work.__dict__
 
 
-def run_experiment(config: ExperimentConfig | str | Path, out: str | Path | None = None, overrides: dict[str, Any] | None = None) -> ExperimentResult:
+def run_experiment(
+    config: ExperimentConfig | str | Path, out: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> ExperimentResult:
     """Run (or continue) an experiment from a config object or a YAML file."""
     if not isinstance(config, ExperimentConfig):
         config = load_experiment_config(config, overrides)

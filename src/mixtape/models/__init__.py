@@ -6,8 +6,21 @@ export keep only the ``Encoder`` (its pooled embedding is the representation).
 
 from mixtape.models.embedding import EmptyTrackError, embed_tracks
 from mixtape.models.encoder import Encoder, InputShapeError
-from mixtape.models.heads import SIMILARITIES, BilinearSimilarity, CosineSimilarity, ProjectionHead, SimilarityError, build_similarity
-from mixtape.models.losses import DuplicateTrackError, ScoreMatrixError, check_distinct_tracks, contrastive_loss, in_batch_accuracy
+from mixtape.models.heads import (
+    SIMILARITIES,
+    BilinearSimilarity,
+    CosineSimilarity,
+    ProjectionHead,
+    SimilarityError,
+    build_similarity,
+)
+from mixtape.models.losses import (
+    DuplicateTrackError,
+    ScoreMatrixError,
+    check_distinct_tracks,
+    contrastive_loss,
+    in_batch_accuracy,
+)
 from mixtape.models.registry import BACKBONES, BackboneError, backbone_names, build_backbone, register_backbone
 
 # Importing the built-in backbones registers them, so BACKBONES is complete after `import mixtape.models`.

@@ -62,7 +62,9 @@ class SqueezeExcite(nn.Module):
 class MBConv(nn.Module):
     """Inverted residual block: 1×1 expand → depthwise k×k → SE → 1×1 project (+ skip when shapes match)."""
 
-    def __init__(self, in_channels: int, out_channels: int, expand_ratio: int, kernel_size: int, stride: int, drop_path: float) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, expand_ratio: int, kernel_size: int, stride: int, drop_path: float
+    ) -> None:
         super().__init__()
         hidden = in_channels * expand_ratio
         layers: list[nn.Module] = []
@@ -107,7 +109,16 @@ class EfficientNet(nn.Module):
             stage: list[nn.Module] = []
             for r in range(repeats):
                 # Stochastic depth grows linearly with depth, as in the reference B0 recipe.
-                stage.append(MBConv(channels, out_channels, expand, kernel, stride if r == 0 else 1, drop_path_rate * index / total_blocks))
+                stage.append(
+                    MBConv(
+                        channels,
+                        out_channels,
+                        expand,
+                        kernel,
+                        stride if r == 0 else 1,
+                        drop_path_rate * index / total_blocks,
+                    )
+                )
                 channels = out_channels
                 index += 1
             blocks.append(nn.Sequential(*stage))

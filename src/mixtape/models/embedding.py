@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from mixtape.errors import MixtapeError
-from mixtape.io import progress
+from mixtape.fileio import progress
 
 
 class EmptyTrackError(MixtapeError, ValueError):
@@ -62,7 +62,9 @@ def embed_tracks(
             for row, track in enumerate(progress(idx, desc=desc, total=len(idx), unit="track")):
                 p = np.asarray(reader.track_patches(int(track)), dtype=np.float32)
                 if p.ndim != 3 or len(p) == 0:
-                    raise EmptyTrackError(f"store track {int(track)} gives no patches (shape {list(p.shape)}); cannot embed it")
+                    raise EmptyTrackError(
+                        f"store track {int(track)} gives no patches (shape {list(p.shape)}); cannot embed it"
+                    )
                 counts[row] = len(p)
                 for start in range(0, len(p), batch_size):
                     chunk = p[start : start + batch_size]
@@ -81,7 +83,14 @@ def embed_tracks(
     return (sums.cpu().numpy() / counts[:, None]).astype(np.float32)
 
 
-def _flush(model: nn.Module, patches: list[np.ndarray], owners: list[np.ndarray], sums: torch.Tensor | None, n: int, device: torch.device) -> torch.Tensor:
+def _flush(
+    model: nn.Module,
+    patches: list[np.ndarray],
+    owners: list[np.ndarray],
+    sums: torch.Tensor | None,
+    n: int,
+    device: torch.device,
+) -> torch.Tensor:
     """One forward over the buffered patches; outputs are added into their tracks' rows of ``sums``."""
     x = torch.from_numpy(np.ascontiguousarray(np.concatenate(patches), dtype=np.float32)).to(device)
     out = model(x).to(torch.float64)

@@ -39,7 +39,8 @@ class Encoder(nn.Module):
         self.input_norm.weight.requires_grad_(False)
         self.input_norm.bias.requires_grad_(False)
         self.backbone = build_backbone(backbone_name, n_mels, **backbone_kwargs)
-        self.embedding_dim: int = self.backbone.embedding_dim
+        dim: Any = self.backbone.embedding_dim  # a positive int: build_backbone checks it
+        self.embedding_dim: int = int(dim)
         # Channels-last (NHWC) activations and weights: oneDNN's convolutions, batch norms and
         # pools run about twice as fast on the CPU in this layout (the `small` backbone's training
         # step: 295 → 145 ms for 64 patches, one thread), and it is the layout tensor cores want.
@@ -47,7 +48,12 @@ class Encoder(nn.Module):
 
     def config(self) -> dict[str, Any]:
         """What rebuilds this architecture (stored beside weights and in checkpoints)."""
-        return {"backbone": self.backbone_name, "n_mels": self.n_mels, "backbone_kwargs": dict(self.backbone_kwargs), "embedding_dim": self.embedding_dim}
+        return {
+            "backbone": self.backbone_name,
+            "n_mels": self.n_mels,
+            "backbone_kwargs": dict(self.backbone_kwargs),
+            "embedding_dim": self.embedding_dim,
+        }
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() == 3:
@@ -55,6 +61,7 @@ class Encoder(nn.Module):
         if not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()):
             if x.dim() != 4 or x.shape[1] != 1 or x.shape[2] != self.n_mels:
                 raise InputShapeError(
-                    f"encoder '{self.backbone_name}' expects log-mel patches [B, {self.n_mels}, T] or [B, 1, {self.n_mels}, T], got {list(x.shape)}"
+                    f"encoder '{self.backbone_name}' expects log-mel patches [B, {self.n_mels}, T] or [B, 1, "
+                    f"{self.n_mels}, T], got {list(x.shape)}"
                 )
         return self.backbone(self.input_norm(x.contiguous(memory_format=torch.channels_last)))

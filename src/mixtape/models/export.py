@@ -1,7 +1,7 @@
 """Write a trained encoder for use outside mixtape: safetensors + JSON, and ONNX.
 
 The safetensors pair (``encoder.safetensors`` + ``encoder.json``) rebuilds the exact ``Encoder``
-with ``load_exported``; the JSON records the architecture, the input it expects (mel bands, patch
+with ``EncoderBundle.load``; the JSON records the architecture, the input it expects (mel bands, patch
 frames, the mel front-end config) and a checksum of the weights, so a stale or mismatched pair is
 detected. The ONNX graph takes log-mel patches ``[N, 96, 128]`` named ``melspectrogram`` (as
 Essentia's Discogs-EffNet models do) and returns ``embeddings`` ``[N, D]``.
@@ -11,32 +11,40 @@ from __future__ import annotations
 
 import copy
 import io
-import json
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
 from mixtape.errors import MixtapeError
-from mixtape.io import atomic_write_bytes, atomic_write_text, file_checksum, get_logger, read_json_header
+from mixtape.fileio import atomic_write_bytes, file_checksum, get_logger
 from mixtape.models.encoder import Encoder
-from mixtape.models.weights import build_for_weights
+from mixtape.models.weights import build_for_weights, read_safetensors
+from mixtape.stagefolder import StageFolder, register_stage_folder
 
 log = get_logger(__name__)
 
 WEIGHTS_FILE = "encoder.safetensors"
-CONFIG_FILE = "encoder.json"
-EXPORT_FORMAT = "mixtape-encoder"
-EXPORT_VERSION = 1
+EXPORT_FOLDER = register_stage_folder(
+    StageFolder("encoder export", "encoder.json", "mixtape-encoder", 1, "write one with `mixtape export`")
+)
+CONFIG_FILE = EXPORT_FOLDER.header_file
 ONNX_OPSET = 17
 ONNX_INPUT = "melspectrogram"
 ONNX_OUTPUT = "embeddings"
 # Keys of encoder.json computed from the encoder itself; metadata may repeat them only with equal values.
-_DERIVED_KEYS = ("format", "version", "backbone", "n_mels", "backbone_kwargs", "embedding_dim", "weights", "weights_checksum")
+_DERIVED_KEYS = (
+    "format",
+    "version",
+    "backbone",
+    "n_mels",
+    "backbone_kwargs",
+    "embedding_dim",
+    "weights",
+    "weights_checksum",
+)
 
 
 class ExportError(MixtapeError, ValueError):
@@ -61,7 +69,7 @@ def export_safetensors(encoder: Encoder, out_dir: str | Path, metadata: dict[str
     out_dir = Path(out_dir)
     metadata = dict(metadata or {})
     model = _cpu_eval_copy(encoder)
-    info: dict[str, Any] = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, **model.config()}
+    info: dict[str, Any] = EXPORT_FOLDER.header(**model.config())
     for key in _DERIVED_KEYS:
         if key in metadata and key in info and metadata[key] != info[key]:
             raise ExportError(f"metadata key '{key}'={metadata[key]!r} contradicts the encoder ({info[key]!r})")
@@ -69,60 +77,70 @@ def export_safetensors(encoder: Encoder, out_dir: str | Path, metadata: dict[str
     if not isinstance(patch_frames, int) or patch_frames < 1:
         raise ExportError(f"metadata key 'patch_frames' must be a positive int, got {patch_frames!r}")
     tensors = {name: t.detach().contiguous() for name, t in model.state_dict().items()}
-    weights_path = atomic_write_bytes(out_dir / WEIGHTS_FILE, save_safetensors_bytes(tensors, metadata={"format": EXPORT_FORMAT}))
-    info.update({"patch_frames": patch_frames, "mel": metadata.pop("mel", {}), "weights": WEIGHTS_FILE, "weights_checksum": file_checksum(weights_path)})
+    weights_path = atomic_write_bytes(
+        out_dir / WEIGHTS_FILE, save_safetensors_bytes(tensors, metadata={"format": EXPORT_FOLDER.format})
+    )
+    info.update(
+        {
+            "patch_frames": patch_frames,
+            "mel": metadata.pop("mel", {}),
+            "weights": WEIGHTS_FILE,
+            "weights_checksum": file_checksum(weights_path),
+        }
+    )
     info.update({k: v for k, v in metadata.items() if k not in _DERIVED_KEYS})
-    try:
-        text = json.dumps(info, indent=2, sort_keys=False)
-    except TypeError as err:
-        raise ExportError(f"export metadata must be JSON-serialisable: {err}") from None
-    config_path = atomic_write_text(out_dir / CONFIG_FILE, text + "\n")
+    config_path = EXPORT_FOLDER.write_header(out_dir, info, error=ExportError)
     log.info("exported %s encoder (%d-d) to %s", model.backbone_name, model.embedding_dim, out_dir)
     return config_path
 
 
 def read_export_config(out_dir: str | Path) -> dict[str, Any]:
-    """The ``encoder.json`` of an export folder, checked for the keys ``load_exported`` needs."""
-    return read_json_header(
-        Path(out_dir) / CONFIG_FILE,
-        kind="encoder export",
-        format_name=EXPORT_FORMAT,
-        version=EXPORT_VERSION,
-        missing_hint=f"is {out_dir} a folder written by `mixtape export`?",
+    """The ``encoder.json`` of an export folder, checked for the keys ``load_export_folder`` needs."""
+    return EXPORT_FOLDER.read_header(
+        out_dir,
         error=ExportError,
         required=("backbone", "n_mels", "embedding_dim", "weights"),
+        hint=f"is {out_dir} a folder written by `mixtape export`?",
     )
 
 
-def load_exported(out_dir: str | Path) -> Encoder:
-    """Rebuild the ``Encoder`` of an export folder (CPU, eval mode), checking weights against the JSON."""
+def load_export_folder(out_dir: str | Path) -> tuple[Encoder, dict[str, Any]]:
+    """The ``Encoder`` of an export folder (CPU, eval mode) and its ``encoder.json``, weights checked
+    against the JSON. Callers use ``EncoderBundle.load``, which adds the input contract."""
     out_dir = Path(out_dir)
     info = read_export_config(out_dir)
     config = out_dir / CONFIG_FILE
     kwargs = info.get("backbone_kwargs", {})
-    if not isinstance(info["weights"], str) or Path(info["weights"]).name != info["weights"] or not isinstance(kwargs, dict):
-        raise ExportError(f"{config}: 'weights' must name a file of {out_dir} and 'backbone_kwargs' be an object, got {info['weights']!r} and {kwargs!r}")
+    if (
+        not isinstance(info["weights"], str)
+        or Path(info["weights"]).name != info["weights"]
+        or not isinstance(kwargs, dict)
+    ):
+        raise ExportError(
+            f"{config}: 'weights' must name a file of {out_dir} and 'backbone_kwargs' be an object, "
+            f"got {info['weights']!r} and {kwargs!r}"
+        )
     weights_path = out_dir / info["weights"]
-    if not weights_path.is_file():
-        raise ExportError(f"{weights_path}: weights file named in {config} is missing")
-    checksum = info.get("weights_checksum")
-    if checksum is not None and file_checksum(weights_path) != checksum:
-        raise ExportError(f"{weights_path}: checksum differs from the one in {CONFIG_FILE} (weights replaced or truncated after export)")
-    try:
-        state = load_safetensors_bytes(weights_path.read_bytes())
-    except SafetensorError as err:
-        raise ExportError(f"{weights_path}: not a readable safetensors file: {err}") from None
+    state = read_safetensors(weights_path, info.get("weights_checksum"), CONFIG_FILE, ExportError)
     # Built only once its shapes match the weights: a damaged encoder.json cannot make it allocate more than they hold.
     encoder = build_for_weights(
-        lambda: Encoder(info["backbone"], int(info["n_mels"]), **kwargs), state, str(weights_path), ExportError, f"weights do not fit backbone {info['backbone']!r} as {CONFIG_FILE} records it"
+        lambda: Encoder(info["backbone"], int(info["n_mels"]), **kwargs),
+        state,
+        str(weights_path),
+        ExportError,
+        f"weights do not fit backbone {info['backbone']!r} as {CONFIG_FILE} records it",
     )
     if encoder.embedding_dim != info["embedding_dim"]:
-        raise ExportError(f"{config}: embedding_dim {info['embedding_dim']!r} but backbone '{info['backbone']}' gives {encoder.embedding_dim}")
-    return encoder.eval()
+        raise ExportError(
+            f"{config}: embedding_dim {info['embedding_dim']!r} but backbone '{info['backbone']}' "
+            f"gives {encoder.embedding_dim}"
+        )
+    return encoder.eval(), info
 
 
 def export_onnx(encoder: Encoder, out_path: str | Path, n_mels: int = 96, patch_frames: int = 128) -> Path:
-    """Write the encoder as an ONNX graph (opset 17): ``melspectrogram`` [N, n_mels, patch_frames] → ``embeddings`` [N, D].
+    """Write the encoder as an ONNX graph (opset 17): ``melspectrogram`` [N, n_mels, patch_frames] →
+    ``embeddings`` [N, D].
 
     Only the batch axis is dynamic. Exported in eval mode (running batch-norm statistics, no
     stochastic depth) from a float32 CPU copy; the graph is checked with ``onnx.checker`` and carries
@@ -168,5 +186,12 @@ def export_onnx(encoder: Encoder, out_path: str | Path, n_mels: int = 96, patch_
         entry.key, entry.value = key, value
     onnx.checker.check_model(graph)
     atomic_write_bytes(out_path, graph.SerializeToString())
-    log.info("exported %s encoder to ONNX %s (input %s [N, %d, %d])", model.backbone_name, out_path, ONNX_INPUT, n_mels, patch_frames)
+    log.info(
+        "exported %s encoder to ONNX %s (input %s [N, %d, %d])",
+        model.backbone_name,
+        out_path,
+        ONNX_INPUT,
+        n_mels,
+        patch_frames,
+    )
     return out_path

@@ -1,4 +1,5 @@
-"""The training-only part of COLA: projection head and the pair similarity that fills the score matrix.
+"""Heads on top of an encoder: COLA's projection head and pair similarities (training only), and the
+tag probe that downstream tagging trains on frozen embeddings.
 
 COLA: embedding → Dense 512 → LayerNorm → tanh, then a learned bilinear similarity s(a, p) = aᵀ W p.
 The alternative is cosine similarity divided by a temperature (NT-Xent, as in SimCLR/CLMR).
@@ -37,7 +38,9 @@ class ProjectionHead(nn.Module):
 def _check_pair_batch(a: Tensor, p: Tensor, dim: int | None) -> None:
     if a.dim() != 2 or p.dim() != 2 or a.shape[1] != p.shape[1] or (dim is not None and a.shape[1] != dim):
         want = f"[B, {dim}]" if dim is not None else "[B, d] with the same d"
-        raise SimilarityError(f"similarity expects anchors and positives {want}, got {list(a.shape)} and {list(p.shape)}")
+        raise SimilarityError(
+            f"similarity expects anchors and positives {want}, got {list(a.shape)} and {list(p.shape)}"
+        )
 
 
 class BilinearSimilarity(nn.Module):
@@ -46,7 +49,9 @@ class BilinearSimilarity(nn.Module):
     def __init__(self, dim: int = 512, init_std: float = 0.05) -> None:
         super().__init__()
         if dim < 1 or init_std <= 0:
-            raise SimilarityError(f"bilinear similarity needs dim >= 1 and init_std > 0, got dim={dim}, init_std={init_std}")
+            raise SimilarityError(
+                f"bilinear similarity needs dim >= 1 and init_std > 0, got dim={dim}, init_std={init_std}"
+            )
         self.dim = dim
         # N(0, 0.05²), the Keras 'random_normal' default used by the reference COLA code.
         self.weight = nn.Parameter(torch.randn(dim, dim) * init_std)
@@ -77,3 +82,19 @@ def build_similarity(kind: str, dim: int = 512, temperature: float = 0.1) -> nn.
     if kind == "cosine":
         return CosineSimilarity(temperature)
     raise SimilarityError(f"unknown similarity '{kind}'; choose one of: {', '.join(SIMILARITIES)}")
+
+
+class TagProbe(nn.Module):
+    """Standardisation (fixed, from training data) → Linear → ReLU → Dropout → Linear: logits per tag."""
+
+    mean: Tensor
+    scale: Tensor
+
+    def __init__(self, dim: int, n_tags: int, hidden: int, dropout: float) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("scale", torch.ones(dim))
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_tags))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp((x - self.mean) / self.scale)

@@ -19,7 +19,9 @@ class ConvBNAct(nn.Sequential):
         activation: type[nn.Module] | None = nn.ReLU,
     ) -> None:
         layers: list[nn.Module] = [
-            nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2, groups=groups, bias=False),
+            nn.Conv2d(
+                in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2, groups=groups, bias=False
+            ),
             nn.BatchNorm2d(out_channels),
         ]
         if activation is not None:

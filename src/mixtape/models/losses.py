@@ -80,7 +80,9 @@ def check_distinct_tracks(
     anchors = _as_array(anchor_ids)
     positives = _as_array(positive_ids)
     if anchors.shape != positives.shape:
-        raise DuplicateTrackError(f"batch has {anchors.size} anchors but {positives.size} positives; they must pair up one to one", [])
+        raise DuplicateTrackError(
+            f"batch has {anchors.size} anchors but {positives.size} positives; they must pair up one to one", []
+        )
     if allow_self_pairs:
         positives = positives[positives != anchors]
     values, counts = np.unique(np.concatenate([anchors, positives]), return_counts=True)

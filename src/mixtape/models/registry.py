@@ -45,7 +45,9 @@ def register_backbone(name: str) -> Callable[[F], F]:
     def decorate(factory: F) -> F:
         existing = BACKBONES.get(name)
         if existing is not None and existing is not factory:
-            raise BackboneError(f"backbone name '{name}' is already registered by {existing.__module__}.{existing.__qualname__}")
+            raise BackboneError(
+                f"backbone name '{name}' is already registered by {existing.__module__}.{existing.__qualname__}"
+            )
         BACKBONES[name] = factory
         return factory
 
@@ -80,5 +82,8 @@ def build_backbone(name: str, n_mels: int = 96, **kwargs: Any) -> nn.Module:
     module = factory(n_mels=n_mels, **kwargs)
     dim = getattr(module, "embedding_dim", None)
     if not isinstance(module, nn.Module) or not isinstance(dim, int) or dim < 1:
-        raise BackboneError(f"backbone '{name}': its factory must return an nn.Module with a positive int .embedding_dim, got {type(module).__name__} with embedding_dim={dim!r}")
+        raise BackboneError(
+            f"backbone '{name}': its factory must return an nn.Module with a positive int .embedding_dim, got "
+            f"{type(module).__name__} with embedding_dim={dim!r}"
+        )
     return module

@@ -27,7 +27,9 @@ class Bottleneck(nn.Module):
         )
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or in_channels != out_channels:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels)
+            )
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -40,14 +42,20 @@ class ResNet(nn.Module):
     def __init__(self, blocks: tuple[int, ...] = (3, 4, 6, 3), base_width: int = 64, n_mels: int = 96) -> None:
         super().__init__()
         if not blocks or any(b < 1 for b in blocks) or base_width < 1:
-            raise BackboneError(f"resnet: blocks must be positive counts and base_width >= 1, got blocks={blocks}, base_width={base_width}")
+            raise BackboneError(
+                f"resnet: blocks must be positive counts and base_width >= 1, got blocks={blocks}, "
+                f"base_width={base_width}"
+            )
         self.n_mels = n_mels  # recorded for export; the network itself is fully convolutional
         self.stem = nn.Sequential(ConvBNAct(1, base_width, 7, stride=2), nn.MaxPool2d(3, stride=2, padding=1))
         stages: list[nn.Module] = []
         channels = base_width
         for i, count in enumerate(blocks):
             width = base_width * 2**i
-            stage = [Bottleneck(channels if j == 0 else width * EXPANSION, width, 2 if (i > 0 and j == 0) else 1) for j in range(count)]
+            stage = [
+                Bottleneck(channels if j == 0 else width * EXPANSION, width, 2 if (i > 0 and j == 0) else 1)
+                for j in range(count)
+            ]
             channels = width * EXPANSION
             stages.append(nn.Sequential(*stage))
         self.stages = nn.Sequential(*stages)

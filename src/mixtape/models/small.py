@@ -19,7 +19,9 @@ class SmallCNN(nn.Module):
     def __init__(self, channels: tuple[int, ...] = (16, 32, 64, 128, 256), n_mels: int = 96) -> None:
         super().__init__()
         if len(channels) < 2 or min(channels) < 1:
-            raise BackboneError(f"small: channels needs at least two positive widths (stem + one block), got {channels}")
+            raise BackboneError(
+                f"small: channels needs at least two positive widths (stem + one block), got {channels}"
+            )
         self.n_mels = n_mels  # recorded for export; the network itself is fully convolutional
         layers: list[nn.Module] = [ConvBNAct(1, channels[0], 3, stride=2), nn.MaxPool2d(2, ceil_mode=True)]
         for i, (c_in, c_out) in enumerate(zip(channels[:-1], channels[1:], strict=True)):

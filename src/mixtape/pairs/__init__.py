@@ -17,7 +17,15 @@ if TYPE_CHECKING:  # the same names, eagerly, for type checkers
     from mixtape.pairs.positives import Positives, read_metadata
     from mixtape.pairs.run import PairsRun, run_pairs
     from mixtape.pairs.sampler import PairBatchSampler, conflicting_pairs
-    from mixtape.pairs.strategies import REGISTRY, STRATEGIES, Strategy, build_positives, format_stats, register_strategy, strategy_params
+    from mixtape.pairs.strategies import (
+        REGISTRY,
+        STRATEGIES,
+        Strategy,
+        build_positives,
+        format_stats,
+        register_strategy,
+        strategy_params,
+    )
     from mixtape.pairs.track2vec import nearest_neighbours, train_track2vec
 
 _WHERE = {

@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from mixtape.errors import MixtapeError
-from mixtape.io import get_logger, progress
+from mixtape.fileio import get_logger, progress
 
 log = get_logger(__name__)
 
@@ -156,7 +156,7 @@ def row_blocks(cost: np.ndarray, budget: float) -> list[tuple[int, int]]:
     cut = np.searchsorted(cum, np.arange(budget, cum[-1] + budget, budget), side="right")
     cut = np.unique(np.clip(cut, 1, len(active)))
     starts = np.concatenate([[0], cut[:-1]])
-    return [(int(active[s]), int(active[e - 1]) + 1) for s, e in zip(starts, cut) if e > s]
+    return [(int(active[s]), int(active[e - 1]) + 1) for s, e in zip(starts, cut, strict=True) if e > s]
 
 
 def cooc_topk(
@@ -186,7 +186,14 @@ def cooc_topk(
     lengths = np.diff(x.indptr).astype(np.float64)
     cost = xt @ lengths  # per track: Σ lengths of its playlists, an upper bound on its row of C
     blocks = row_blocks(cost, block_cost)
-    log.info("cooc-topk: %d playlists, %d tracks, %.3g multiply-adds in %d blocks, %d threads", n_playlists, n_tracks, cost.sum(), len(blocks), workers)
+    log.info(
+        "cooc-topk: %d playlists, %d tracks, %.3g multiply-adds in %d blocks, %d threads",
+        n_playlists,
+        n_tracks,
+        cost.sum(),
+        len(blocks),
+        workers,
+    )
 
     def run(block: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         a, b = block

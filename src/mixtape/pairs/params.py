@@ -26,7 +26,9 @@ class StrategyParams(StrictConfig):
 
 class CoocParams(StrategyParams):
     k: int = Field(10, ge=1, description="positives per anchor: the K best-scored tracks (most co-occurring; nearest)")
-    norm: Literal["count", "pmi", "jaccard"] = Field("count", description="co-occurrence score; pmi and jaccard temper popular tracks")
+    norm: Literal["count", "pmi", "jaccard"] = Field(
+        "count", description="co-occurrence score; pmi and jaccard temper popular tracks"
+    )
     min_count: int = Field(1, ge=1, description="ignore pairs seen together in fewer playlists")
     workers: int = Field(2, ge=1, description="threads (the positives do not depend on it)")
 
@@ -35,11 +37,18 @@ class Track2VecParams(StrategyParams):
     k: int = Field(10, ge=1, description="positives per anchor: the K best-scored tracks (most co-occurring; nearest)")
     dim: int = Field(64, ge=1, description="skip-gram vector size")
     epochs: int = Field(5, ge=1, description="passes over the playlists")
-    window: int | None = Field(None, ge=1, description="context window; default: the whole playlist while that fits pair_budget, else the widest that does, shuffled each epoch")
+    window: int | None = Field(
+        None,
+        ge=1,
+        description="context window; default: the whole playlist while that fits pair_budget, else the widest that "
+        "does, shuffled each epoch",
+    )
     negative: int = Field(5, ge=0, description="negative samples per skip-gram pair")
     sample: float = Field(1e-3, ge=0.0, description="down-sampling threshold of very frequent tracks")
     pair_budget: float = Field(2e9, gt=0, description="skip-gram training pairs per epoch the window is sized to")
-    use_context: bool = Field(True, description="use playlist names and positions as extra context when the playlists carry them")
+    use_context: bool = Field(
+        True, description="use playlist names and positions as extra context when the playlists carry them"
+    )
     exact_limit: int = Field(50_000, ge=1, description="exact nearest neighbours up to this many tracks, IVF above")
     nprobe: int = Field(16, ge=1, description="IVF lists searched above exact_limit")
     seed: int = Field(0, description="training seed (the same positives for a seed with workers 1)")
@@ -47,11 +56,16 @@ class Track2VecParams(StrategyParams):
 
 
 class ThemeParams(StrategyParams):
-    world: str | None = Field(None, description="the world.json of a generated world, holding the latent genre and moods (required)")
+    world: str | None = Field(
+        None, description="the world.json of a generated world, holding the latent genre and moods (required)"
+    )
 
 
 class MixParams(StrategyParams):
-    mix: dict[str, float] = Field(default_factory=lambda: {"playlist": 0.5, "artist": 0.5}, description="weights of the mixed strategies, e.g. 'playlist=0.5,artist=0.5'")
+    mix: dict[str, float] = Field(
+        default_factory=lambda: {"playlist": 0.5, "artist": 0.5},
+        description="weights of the mixed strategies, e.g. 'playlist=0.5,artist=0.5'",
+    )
 
     @field_validator("mix", mode="before")
     @classmethod
@@ -104,7 +118,9 @@ def parse_mix(spec: str | Mapping[str, float]) -> dict[str, float]:
         raise MixtapeError("mix: no strategies given (expected e.g. 'playlist=0.5,artist=0.5')")
     for name, w in weights.items():
         if name not in PARAMS or name == "mix":
-            raise MixtapeError(f"mix: unknown strategy {name!r} (choose among {', '.join(s for s in PARAMS if s != 'mix')})")
+            raise MixtapeError(
+                f"mix: unknown strategy {name!r} (choose among {', '.join(s for s in PARAMS if s != 'mix')})"
+            )
         if not w == w or w in (float("inf"), float("-inf")) or w <= 0:
             raise MixtapeError(f"mix: weight of {name!r} must be a positive number, got {w}")
     return weights

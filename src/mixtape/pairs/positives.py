@@ -26,11 +26,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from mixtape.errors import MixtapeError
-from mixtape.io import ARRAY_FILE_ERRORS, atomic_open, atomic_write_text, file_checksum, read_json_header
+from mixtape.fileio import ARRAY_FILE_ERRORS, atomic_open, atomic_write_text, file_checksum
+from mixtape.stagefolder import StageFolder, register_stage_folder
 
-FORMAT = "mixtape-positives"
-FORMAT_VERSION = 1
-META_FILE = "positives.json"
+POSITIVES_FOLDER = register_stage_folder(
+    StageFolder("positives file", "positives.json", "mixtape-positives", 1, "run `mixtape pairs`")
+)
+META_FILE = POSITIVES_FOLDER.header_file
 STATS_FILE = "stats.json"
 ANCHORS_FILE = "anchors.npy"
 TRACK_IDS_FILE = "track_ids.json"
@@ -65,7 +67,9 @@ class Positives:
         if len(self.anchors) and (self.anchors.min() < 0 or self.anchors.max() >= n):
             raise MixtapeError(f"positives ({self.strategy}): anchor indices outside [0, {n})")
         if self.hops and (self.hops[0].shape[0] != n or self.hops[-1].shape[1] != n):
-            raise MixtapeError(f"positives ({self.strategy}): hop shapes {[h.shape for h in self.hops]} do not fit {n} tracks")
+            raise MixtapeError(
+                f"positives ({self.strategy}): hop shapes {[h.shape for h in self.hops]} do not fit {n} tracks"
+            )
         if self.parts and (self.weights is None or len(self.weights) != len(self.parts)):
             raise MixtapeError(f"positives ({self.strategy}): {len(self.parts)} parts need as many weights")
 
@@ -91,7 +95,9 @@ class Positives:
         if len(anchors) and (anchors.min() < 0 or anchors.max() >= self.n_tracks or not self.covered[anchors].all()):
             bad = anchors[(anchors < 0) | (anchors >= self.n_tracks)]
             bad = bad if len(bad) else anchors[~self.covered[anchors]]
-            raise MixtapeError(f"positives ({self.strategy}): track index {int(bad[0])} has no positive under this strategy")
+            raise MixtapeError(
+                f"positives ({self.strategy}): track index {int(bad[0])} has no positive under this strategy"
+            )
         if self.parts:
             return self._sample_mix(anchors, rng)
         if not self.hops:
@@ -108,7 +114,9 @@ class Positives:
                         break
                     current[same] = pick_in_rows(hop, rows[same], rng)
                 else:
-                    raise MixtapeError(f"positives ({self.strategy}): a group holds only its anchor (corrupt positives files?)")
+                    raise MixtapeError(
+                        f"positives ({self.strategy}): a group holds only its anchor (corrupt positives files?)"
+                    )
         return current
 
     def _sample_mix(self, anchors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -142,17 +150,20 @@ class Positives:
                 sp.save_npz(f, hop.tocsr(), compressed=False)
             hop_files.append(name)
         part_meta = []
-        for i, (part, w) in enumerate(zip(self.parts, self.weights if self.weights is not None else [])):
+        for i, (part, w) in enumerate(zip(self.parts, self.weights if self.weights is not None else [], strict=True)):
             sub = f"part{i}-{part.strategy}"
             part.save(folder / sub)
             part_meta.append({"folder": sub, "strategy": part.strategy, "weight": float(w)})
         if not self.parts:
             atomic_write_text(folder / TRACK_IDS_FILE, json.dumps(self.track_ids.tolist()))
         atomic_write_text(folder / STATS_FILE, json.dumps(self.stats, indent=2, default=_json_default))
-        referred = [ANCHORS_FILE, *hop_files, *([] if self.parts else [TRACK_IDS_FILE]), *(f"{p['folder']}/{META_FILE}" for p in part_meta)]
+        referred = [
+            ANCHORS_FILE,
+            *hop_files,
+            *([] if self.parts else [TRACK_IDS_FILE]),
+            *(f"{p['folder']}/{META_FILE}" for p in part_meta),
+        ]
         meta = {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
             "strategy": self.strategy,
             "params": self.params,
             "n_tracks": self.n_tracks,
@@ -162,7 +173,7 @@ class Positives:
             **(extra or {}),
             "files": {name: file_checksum(folder / name) for name in referred},
         }
-        atomic_write_text(folder / META_FILE, json.dumps(meta, indent=2, default=_json_default))
+        POSITIVES_FOLDER.write_header(folder, meta, default=_json_default)
         return folder
 
     @classmethod
@@ -175,7 +186,10 @@ class Positives:
             raise MixtapeError(f"{file}: {what}; re-run `mixtape pairs` to rebuild the positives in {folder}")
         problem = _metadata_problem(meta)
         if problem:
-            raise MixtapeError(f"{folder / META_FILE}: damaged ({problem}); re-run `mixtape pairs` to rebuild the positives in {folder}")
+            raise MixtapeError(
+                f"{folder / META_FILE}: damaged ({problem}); re-run `mixtape pairs` to rebuild the positives "
+                f"in {folder}"
+            )
         parts = tuple(cls.load(folder / p["folder"]) for p in meta["parts"])
         weights = np.array([p["weight"] for p in meta["parts"]], dtype=np.float64) if parts else None
         if parts:
@@ -185,13 +199,31 @@ class Positives:
             if not isinstance(ids, list) or not all(isinstance(t, str) for t in ids):
                 raise MixtapeError(f"{folder / TRACK_IDS_FILE}: not a JSON list of track ids; re-run `mixtape pairs`")
             track_ids = np.array(ids, dtype=object)
-        anchors = _read_part(folder / ANCHORS_FILE, lambda file: _with_handle(file, lambda f: np.load(f, allow_pickle=False)))
+        anchors = _read_part(
+            folder / ANCHORS_FILE, lambda file: _with_handle(file, lambda f: np.load(f, allow_pickle=False))
+        )
         if anchors.ndim != 1 or anchors.dtype.kind not in "iu":
-            raise MixtapeError(f"{folder / ANCHORS_FILE}: expected a 1-D integer array, got {anchors.dtype} {list(anchors.shape)}; re-run `mixtape pairs`")
-        hops = tuple(_read_part(folder / name, lambda file: _with_handle(file, lambda f: sp.load_npz(f).tocsr())) for name in meta["hops"])
-        stats = _read_part(folder / STATS_FILE, lambda f: json.loads(f.read_text(encoding="utf-8"))) if (folder / STATS_FILE).exists() else {}
-        if len(track_ids) != meta["n_tracks"] or len(anchors) != meta["n_anchors"] or any(list(p.track_ids) != list(track_ids) for p in parts[1:]):
-            raise MixtapeError(f"{folder}: positives files disagree with {META_FILE} (tracks or anchors count, or the parts' tracks)")
+            raise MixtapeError(
+                f"{folder / ANCHORS_FILE}: expected a 1-D integer array, got {anchors.dtype} "
+                f"{list(anchors.shape)}; re-run `mixtape pairs`"
+            )
+        hops = tuple(
+            _read_part(folder / name, lambda file: _with_handle(file, lambda f: sp.load_npz(f).tocsr()))
+            for name in meta["hops"]
+        )
+        stats = (
+            _read_part(folder / STATS_FILE, lambda f: json.loads(f.read_text(encoding="utf-8")))
+            if (folder / STATS_FILE).exists()
+            else {}
+        )
+        if (
+            len(track_ids) != meta["n_tracks"]
+            or len(anchors) != meta["n_anchors"]
+            or any(list(p.track_ids) != list(track_ids) for p in parts[1:])
+        ):
+            raise MixtapeError(
+                f"{folder}: positives files disagree with {META_FILE} (tracks or anchors count, or the parts' tracks)"
+            )
         try:
             positives = cls(meta["strategy"], track_ids, anchors, hops, dict(meta["params"]), stats, parts, weights)
         except MixtapeError as err:
@@ -206,8 +238,10 @@ def _read_part(file: Path, read: Callable[[Path], Any]) -> Any:
     """``read(file)``, with any error of a torn or damaged file (numpy, scipy, zip, JSON) as one naming it."""
     try:
         return read(file)
-    except (*ARRAY_FILE_ERRORS, RecursionError) as err:
-        raise MixtapeError(f"{file}: unreadable positives file ({type(err).__name__}: {err}); re-run `mixtape pairs`") from None
+    except ARRAY_FILE_ERRORS + (RecursionError,) as err:
+        raise MixtapeError(
+            f"{file}: unreadable positives file ({type(err).__name__}: {err}); re-run `mixtape pairs`"
+        ) from None
 
 
 def _with_handle(file: Path, read: Callable[[Any], Any]) -> Any:
@@ -237,7 +271,10 @@ def _metadata_problem(meta: dict[str, Any]) -> str | None:
         return f"hops {hops!r} must be a list of file names"
     if not isinstance(parts, list) or not all(isinstance(p, dict) and _is_name(p.get("folder")) for p in parts):
         return "parts must be a list of objects naming a subfolder each"
-    if not all(isinstance(p.get("weight"), (int, float)) and not isinstance(p.get("weight"), bool) and p["weight"] >= 0 for p in parts):
+    if not all(
+        isinstance(p.get("weight"), (int, float)) and not isinstance(p.get("weight"), bool) and p["weight"] >= 0
+        for p in parts
+    ):
         return "every part needs a non-negative weight"
     return None
 
@@ -270,13 +307,7 @@ def _walk_problem(pos: Positives) -> str | None:
 
 def read_metadata(folder: str | Path) -> dict[str, Any]:
     """The metadata of a saved positives folder; a clear error when it is missing or foreign."""
-    return read_json_header(
-        Path(folder) / META_FILE,
-        kind="positives file",
-        format_name=FORMAT,
-        version=FORMAT_VERSION,
-        missing_hint=f"no positives here in {folder}; run `mixtape pairs`",
-    )
+    return POSITIVES_FOLDER.read_header(folder, hint=f"no positives here in {folder}; run `mixtape pairs`")
 
 
 def changed_files(folder: str | Path, meta: dict[str, Any], recursive: bool = True) -> list[tuple[Path, str]]:

@@ -6,19 +6,19 @@ whose output exists and matches does nothing, so a pipeline can call this stage 
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mixtape.catalog import catalog_info, load_catalog, playlist_files
 from mixtape.errors import MixtapeError
-from mixtape.io import atomic_write_text, file_checksum, get_logger, progress
-from mixtape.pairs.positives import FORMAT_VERSION, META_FILE, Positives, changed_files, read_metadata
+from mixtape.fileio import atomic_write_text, file_checksum, get_logger, progress
 from mixtape.pairs.params import PARAMS, fingerprint_params, resolve_params
+from mixtape.pairs.positives import META_FILE, POSITIVES_FOLDER, Positives, changed_files, read_metadata
 from mixtape.pairs.strategies import format_stats
+from mixtape.stagefolder import fingerprint
 
 log = get_logger(__name__)
 CATALOG_FILE = "catalog.json"
@@ -28,14 +28,18 @@ CATALOG_FILE = "catalog.json"
 class PairsRun:
     out: Path
     stats: dict[str, Any]
-    skipped: bool  # True when the folder was already up to date
+    up_to_date: bool  # the folder already held these positives: nothing was rebuilt
 
     def summary(self) -> str:
-        head = f"positives up to date in {self.out} (inputs unchanged)" if self.skipped else f"positives written to {self.out}"
+        head = (
+            f"positives up to date in {self.out} (inputs unchanged)"
+            if self.up_to_date
+            else f"positives written to {self.out}"
+        )
         return format_stats(self.stats) + "\n" + head
 
 
-def input_checksums(groups: dict[str, Sequence[str | Path]]) -> dict[str, list[dict[str, str]]]:
+def input_checksums(groups: Mapping[str, Sequence[str | Path]]) -> dict[str, list[dict[str, str]]]:
     """Checksum of every input file, folders expanded to the playlist files they hold."""
     files: list[tuple[str, Path]] = []
     for role, paths in groups.items():
@@ -53,8 +57,15 @@ def input_checksums(groups: dict[str, Sequence[str | Path]]) -> dict[str, list[d
 
 
 def _fingerprint(inputs: dict[str, Any], strategy: str, params: dict[str, Any], options: dict[str, Any]) -> str:
-    blob = json.dumps({"inputs": inputs, "strategy": strategy, "params": params, "options": options, "version": FORMAT_VERSION}, sort_keys=True, default=str)
-    return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
+    return fingerprint(
+        {
+            "inputs": inputs,
+            "strategy": strategy,
+            "params": params,
+            "options": options,
+            "version": POSITIVES_FOLDER.version,
+        }
+    )
 
 
 def run_pairs(
@@ -88,20 +99,16 @@ def run_pairs(
     }
     inputs = input_checksums(groups)
     options = {"audio_root": str(audio_root) if audio_root is not None else None, "match": match}
-    fingerprint = _fingerprint(inputs, strategy, fingerprint_params(resolved), options)
+    key = _fingerprint(inputs, strategy, fingerprint_params(resolved), options)
+    if not force and POSITIVES_FOLDER.is_current(out, key) and not changed_files(out, read_metadata(out)):
+        stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+        log.info("pairs: %s is up to date (same inputs and parameters); nothing to do", out)
+        return PairsRun(out, stats, up_to_date=True)
     if not force and (out / META_FILE).exists():
-        try:
-            meta = read_metadata(out)
-        except MixtapeError:
-            meta = {}
-        if meta.get("fingerprint") == fingerprint and not changed_files(out, meta):
-            stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
-            log.info("pairs: %s is up to date (same inputs and parameters); nothing to do", out)
-            return PairsRun(out, stats, skipped=True)
         log.info("pairs: %s holds positives of other inputs or parameters, or its files changed; rebuilding", out)
     catalog = load_catalog(table_paths, playlists, heldout, holdout_tracks, audio_root, mapping=mapping, match=match)
     positives: Positives = build_positives(catalog, strategy, **params)
     (out / META_FILE).unlink(missing_ok=True)  # the folder is incomplete until save() rewrites it
     atomic_write_text(out / CATALOG_FILE, json.dumps(catalog_info(catalog), indent=2))
-    positives.save(out, extra={"fingerprint": fingerprint, "inputs": inputs, "options": options})
-    return PairsRun(out, positives.stats, skipped=False)
+    positives.save(out, extra={"fingerprint": key, "inputs": inputs, "options": options})
+    return PairsRun(out, positives.stats, up_to_date=False)

@@ -49,7 +49,9 @@ class PairBatchSampler:
     start of the epoch, as ``DistributedSampler`` pads, so every rank still runs ``len(self)`` steps.
     """
 
-    def __init__(self, positives: Positives, batch_size: int, seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(
+        self, positives: Positives, batch_size: int, seed: int = 0, rank: int = 0, world_size: int = 1
+    ) -> None:
         if world_size < 1 or not 0 <= rank < world_size:
             raise MixtapeError(f"pair sampler: rank {rank} is not in [0, world_size={world_size})")
         if batch_size < 1:
@@ -57,7 +59,8 @@ class PairBatchSampler:
         per_rank = len(positives.anchors) // world_size
         if per_rank < batch_size:
             raise MixtapeError(
-                f"pair sampler: {len(positives.anchors)} anchors with a positive ({positives.strategy}) over {world_size} rank(s) "
+                f"pair sampler: {len(positives.anchors)} anchors with a positive ({positives.strategy}) over "
+                f"{world_size} rank(s) "
                 f"cannot fill one batch of {batch_size}; lower the batch size or use a strategy that covers more tracks"
             )
         self.positives = positives
@@ -114,7 +117,8 @@ class PairBatchSampler:
                 if lookahead >= len(share) + len(pending):
                     raise MixtapeError(
                         f"pair sampler: cannot form a batch of {B} pairs without repeating a track "
-                        f"({self.positives.strategy} positives of {len(self.positives.anchors)} anchors); lower the batch size"
+                        f"({self.positives.strategy} positives of {len(self.positives.anchors)} anchors); "
+                        "lower the batch size"
                     )
                 lookahead = min(2 * lookahead, len(share) + len(pending))
             take = ok[:B]
@@ -126,4 +130,3 @@ class PairBatchSampler:
             pending = np.concatenate([cand[:last][deferred], pending[last:]])
         self._plan = (epoch, out_a, out_p)
         return out_a, out_p
-

@@ -31,7 +31,7 @@ import scipy.sparse as sp
 
 from mixtape.catalog.catalog import Catalog
 from mixtape.errors import MixtapeError
-from mixtape.io import get_logger
+from mixtape.fileio import get_logger
 from mixtape.pairs.cooc import binary_incidence, cooc_topk
 from mixtape.pairs.params import (
     PARAMS,
@@ -78,7 +78,16 @@ def _distribution(values: np.ndarray) -> dict[str, float]:
     if not len(values):
         return {}
     q = np.percentile(values, [0, 5, 25, 50, 75, 95, 100])
-    return {"min": float(q[0]), "p5": float(q[1]), "p25": float(q[2]), "median": float(q[3]), "mean": float(values.mean()), "p75": float(q[4]), "p95": float(q[5]), "max": float(q[6])}
+    return {
+        "min": float(q[0]),
+        "p5": float(q[1]),
+        "p25": float(q[2]),
+        "median": float(q[3]),
+        "mean": float(values.mean()),
+        "p75": float(q[4]),
+        "p95": float(q[5]),
+        "max": float(q[6]),
+    }
 
 
 def _sampled_shares(pos: Positives, catalog: Catalog, n: int = STATS_SAMPLES) -> dict[str, Any]:
@@ -101,7 +110,9 @@ def _sampled_shares(pos: Positives, catalog: Catalog, n: int = STATS_SAMPLES) ->
     return out
 
 
-def compute_stats(pos: Positives, catalog: Catalog, no_positive: dict[str, int], per_anchor: np.ndarray, per_anchor_note: str) -> dict[str, Any]:
+def compute_stats(
+    pos: Positives, catalog: Catalog, no_positive: dict[str, int], per_anchor: np.ndarray, per_anchor_note: str
+) -> dict[str, Any]:
     trainable = int(catalog.trainable.sum())
     return {
         "strategy": pos.strategy,
@@ -121,17 +132,31 @@ def format_stats(stats: Mapping[str, Any]) -> str:
     """The statistics of one build as a small table for the terminal."""
     rows = [
         ("tracks", f"{stats['tracks']:,} ({stats['tracks'] - stats['trainable_tracks']:,} held out)"),
-        ("anchors with a positive", f"{stats['anchors']:,} ({100 * stats['anchor_share_of_trainable']:.1f}% of trainable tracks)"),
+        (
+            "anchors with a positive",
+            f"{stats['anchors']:,} ({100 * stats['anchor_share_of_trainable']:.1f}% of trainable tracks)",
+        ),
     ]
     rows += [(f"  no positive: {reason}", f"{n:,}") for reason, n in stats["no_positive"].items()]
     d = stats.get("positives_per_anchor", {})
     if "median" in d:
-        rows.append(("positives per anchor", f"min {d['min']:g} · median {d['median']:g} · mean {d['mean']:.1f} · p95 {d['p95']:g} · max {d['max']:g}"))
+        rows.append(
+            (
+                "positives per anchor",
+                f"min {d['min']:g} · median {d['median']:g} · mean {d['mean']:.1f} · p95 {d['p95']:g} · max "
+                f"{d['max']:g}",
+            )
+        )
         rows.append(("", f"({d['note']})"))
     for what in ("artist", "album"):
         share = stats.get(f"same_{what}_share")
         if share is not None:
-            rows.append((f"positive by the same {what}", f"{100 * share:.1f}% (of {stats[f'{what}_known_pairs']:,} sampled pairs with both known)"))
+            rows.append(
+                (
+                    f"positive by the same {what}",
+                    f"{100 * share:.1f}% (of {stats[f'{what}_known_pairs']:,} sampled pairs with both known)",
+                )
+            )
     for name, part in stats.get("parts", {}).items():
         rows.append((f"  part {name}", f"weight {stats['params']['mix'][name]:g}, {part['anchors']:,} anchors"))
     width = max(len(r[0]) for r in rows)
@@ -164,7 +189,9 @@ REGISTRY: dict[str, Strategy] = {}
 P = TypeVar("P", bound=StrategyParams)
 
 
-def register_strategy(name: str, params: type[P], summary: str) -> Callable[[Callable[[Catalog, P], Positives]], Callable[[Catalog, P], Positives]]:
+def register_strategy(
+    name: str, params: type[P], summary: str
+) -> Callable[[Callable[[Catalog, P], Positives]], Callable[[Catalog, P], Positives]]:
     """Decorator: make ``build(catalog, params) -> Positives`` buildable by ``name`` (one builder per name)."""
 
     def decorate(build: Callable[[Catalog, P], Positives]) -> Callable[[Catalog, P], Positives]:
@@ -186,7 +213,13 @@ def _build_self(catalog: Catalog, params: StrategyParams) -> Positives:
     """Positive = the anchor: every trainable track is an anchor."""
     anchors = np.flatnonzero(catalog.trainable)
     pos = Positives("self", catalog.track_ids, anchors)
-    pos.stats = compute_stats(pos, catalog, _reasons(pos.covered, [(HELD_OUT, catalog.heldout_track_mask)]), np.ones(len(anchors)), "the anchor itself")
+    pos.stats = compute_stats(
+        pos,
+        catalog,
+        _reasons(pos.covered, [(HELD_OUT, catalog.heldout_track_mask)]),
+        np.ones(len(anchors)),
+        "the anchor itself",
+    )
     return pos
 
 
@@ -201,7 +234,14 @@ def _build_group(catalog: Catalog, codes: np.ndarray, what: str) -> Positives:
     membership = sp.csr_matrix((np.ones(len(in_pairs), np.int8), (codes[in_pairs], in_pairs)), shape=(n_groups, n))
     hop0, hop1 = _walk_hops(membership, n)
     pos = Positives(what, catalog.track_ids, np.sort(in_pairs), (hop0, hop1))
-    reasons = _reasons(pos.covered, [(HELD_OUT, catalog.heldout_track_mask), (f"unknown {what}", codes < 0), (f"only track of its {what}", np.ones(n, bool))])
+    reasons = _reasons(
+        pos.covered,
+        [
+            (HELD_OUT, catalog.heldout_track_mask),
+            (f"unknown {what}", codes < 0),
+            (f"only track of its {what}", np.ones(n, bool)),
+        ],
+    )
     per_anchor = size[codes[pos.anchors]] - 1
     pos.stats = compute_stats(pos, catalog, reasons, per_anchor, f"other tracks of the anchor's {what}")
     return pos
@@ -224,7 +264,10 @@ def _training_incidence(catalog: Catalog) -> sp.csr_matrix:
 
 def _playlist_reasons(catalog: Catalog, covered: np.ndarray, x: sp.csr_matrix, last: str) -> dict[str, int]:
     in_playlist = np.diff(x.tocsc().indptr) > 0
-    return _reasons(covered, [(HELD_OUT, catalog.heldout_track_mask), (NO_PLAYLIST, ~in_playlist), (last, np.ones(len(catalog), bool))])
+    return _reasons(
+        covered,
+        [(HELD_OUT, catalog.heldout_track_mask), (NO_PLAYLIST, ~in_playlist), (last, np.ones(len(catalog), bool))],
+    )
 
 
 @_registered("playlist")
@@ -238,7 +281,13 @@ def _build_playlist(catalog: Catalog, params: StrategyParams) -> Positives:
     pos = Positives("playlist", catalog.track_ids, anchors, (hop0, hop1))
     reasons = _playlist_reasons(catalog, pos.covered, x, "no other trainable track in its playlists")
     per_anchor = (hop0 @ (np.diff(usable.indptr) - 1).astype(np.float64))[anchors]
-    pos.stats = compute_stats(pos, catalog, reasons, per_anchor, "co-occurring tracks summed over the anchor's playlists, a track counted once per shared playlist")
+    pos.stats = compute_stats(
+        pos,
+        catalog,
+        reasons,
+        per_anchor,
+        "co-occurring tracks summed over the anchor's playlists, a track counted once per shared playlist",
+    )
     return pos
 
 
@@ -250,9 +299,19 @@ def _build_cooc(catalog: Catalog, params: CoocParams) -> Positives:
     neighbours = cooc_topk(x, k=k, norm=norm, min_count=min_count, workers=workers)
     anchors = np.flatnonzero(np.diff(neighbours.indptr) > 0)
     pos = Positives("cooc-topk", catalog.track_ids, anchors, (neighbours,))
-    last = "no other trainable track in its playlists" if min_count <= 1 else f"no track co-occurring in {min_count}+ playlists"
+    last = (
+        "no other trainable track in its playlists"
+        if min_count <= 1
+        else f"no track co-occurring in {min_count}+ playlists"
+    )
     reasons = _playlist_reasons(catalog, pos.covered, x, last)
-    pos.stats = compute_stats(pos, catalog, reasons, np.diff(neighbours.indptr)[anchors], f"top-{k} co-occurring tracks by {norm} (fewer when fewer co-occur)")
+    pos.stats = compute_stats(
+        pos,
+        catalog,
+        reasons,
+        np.diff(neighbours.indptr)[anchors],
+        f"top-{k} co-occurring tracks by {norm} (fewer when fewer co-occur)",
+    )
     return pos
 
 
@@ -266,7 +325,16 @@ def _build_track2vec(catalog: Catalog, params: Track2VecParams) -> Positives:
     playlists.eliminate_zeros()
     context = catalog.context if p.use_context and catalog.context.shape[1] else None
     tracks, vectors, info = train_track2vec(
-        playlists, context, dim=p.dim, epochs=p.epochs, window=p.window, negative=p.negative, sample=p.sample, pair_budget=p.pair_budget, seed=seed, workers=workers
+        playlists,
+        context,
+        dim=p.dim,
+        epochs=p.epochs,
+        window=p.window,
+        negative=p.negative,
+        sample=p.sample,
+        pair_budget=p.pair_budget,
+        seed=seed,
+        workers=workers,
     )
     ids, sims = nearest_neighbours(vectors, k, workers=workers, exact_limit=p.exact_limit, nprobe=p.nprobe, seed=seed)
     valid = ids >= 0
@@ -279,7 +347,9 @@ def _build_track2vec(catalog: Catalog, params: Track2VecParams) -> Positives:
     pos = Positives("track2vec", catalog.track_ids, anchors, (neighbours,))
     reasons = _playlist_reasons(catalog, pos.covered, _training_incidence(catalog), "no other track with a vector")
     search = "exact" if len(tracks) <= p.exact_limit else f"IVF, nprobe {p.nprobe}"
-    pos.stats = compute_stats(pos, catalog, reasons, counts[anchors], f"top-{k} nearest tracks by cosine of skip-gram vectors ({search})")
+    pos.stats = compute_stats(
+        pos, catalog, reasons, counts[anchors], f"top-{k} nearest tracks by cosine of skip-gram vectors ({search})"
+    )
     pos.stats["training"] = info
     return pos
 
@@ -294,7 +364,9 @@ def _build_theme(catalog: Catalog, params: ThemeParams) -> Positives:
     """
     world = params.world
     if not world:
-        raise MixtapeError("theme: needs the world's latent attributes, give world=<folder>/world.json (`mixtape pairs --world`)")
+        raise MixtapeError(
+            "theme: needs the world's latent attributes, give world=<folder>/world.json (`mixtape pairs --world`)"
+        )
     n = len(catalog)
     try:
         truth = read_latent(world, [str(t) for t in catalog.track_ids], allow_missing=True)
@@ -314,11 +386,20 @@ def _build_theme(catalog: Catalog, params: ThemeParams) -> Positives:
     pos = Positives("theme", catalog.track_ids, anchors, (hop0, hop1))
     absent = np.zeros(n, dtype=bool)
     absent[genre < 0] = True
-    reasons = _reasons(pos.covered, [(HELD_OUT, catalog.heldout_track_mask), ("not in world.json", absent), ("no other track of its genre and moods", np.ones(n, bool))])
+    reasons = _reasons(
+        pos.covered,
+        [
+            (HELD_OUT, catalog.heldout_track_mask),
+            ("not in world.json", absent),
+            ("no other track of its genre and moods", np.ones(n, bool)),
+        ],
+    )
     if missing:
         log.warning("theme: %d catalogue track(s) are not in %s, e.g. %s", len(missing), world, ", ".join(missing[:3]))
     per_anchor = (hop0 @ (np.diff(hop1.indptr) - 1).astype(np.float64))[anchors]
-    pos.stats = compute_stats(pos, catalog, reasons, per_anchor, "tracks sharing the anchor's genre and a mood, summed over its moods")
+    pos.stats = compute_stats(
+        pos, catalog, reasons, per_anchor, "tracks sharing the anchor's genre and a mood, summed over its moods"
+    )
     return pos
 
 
@@ -330,8 +411,17 @@ def _build_mix(catalog: Catalog, params: MixParams, **part_params: Any) -> Posit
     parts = tuple(build_positives(catalog, name, **part_params) for name in weights)
     anchors = np.unique(np.concatenate([p.anchors for p in parts]))
     used = {k: v for p in parts for k, v in p.params.items()}
-    pos = Positives("mix", catalog.track_ids, anchors, params={"mix": weights, **used}, parts=parts, weights=np.array(list(weights.values())))
-    reasons = _reasons(pos.covered, [(HELD_OUT, catalog.heldout_track_mask), ("no positive in any part", np.ones(len(catalog), bool))])
+    pos = Positives(
+        "mix",
+        catalog.track_ids,
+        anchors,
+        params={"mix": weights, **used},
+        parts=parts,
+        weights=np.array(list(weights.values())),
+    )
+    reasons = _reasons(
+        pos.covered, [(HELD_OUT, catalog.heldout_track_mask), ("no positive in any part", np.ones(len(catalog), bool))]
+    )
     per_anchor = np.stack([p.covered[anchors] for p in parts]).sum(axis=0)
     pos.stats = compute_stats(pos, catalog, reasons, per_anchor, "strategies with a positive for the anchor")
     return pos
@@ -355,7 +445,7 @@ def build_positives(catalog: Catalog, strategy: str, **params: Any) -> Positives
     resolved = resolve_params(strategy, params)
     typed = entry.params.model_validate({k: v for k, v in resolved.items() if k in entry.params.model_fields})
     if strategy == "mix":
-        pos = _build_mix(catalog, typed, **{k: v for k, v in params.items() if k != "mix"})  # type: ignore[arg-type]
+        pos = _build_mix(catalog, typed, **{k: v for k, v in params.items() if k != "mix"})
     else:
         pos = entry.build(catalog, typed)
         pos.params = typed.model_dump(mode="json")
@@ -364,7 +454,9 @@ def build_positives(catalog: Catalog, strategy: str, **params: Any) -> Positives
     share = st.get("same_artist_share")
     log.info(
         "pairs: %s: %d anchors with a positive (%.1f%% of trainable tracks), %s",
-        strategy, st["anchors"], 100 * st["anchor_share_of_trainable"],
+        strategy,
+        st["anchors"],
+        100 * st["anchor_share_of_trainable"],
         "same-artist share n/a" if share is None else f"{100 * share:.1f}% of positives by the anchor's artist",
     )
     return pos

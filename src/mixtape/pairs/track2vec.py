@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from mixtape.catalog.catalog import ordered_rows
 from mixtape.errors import MixtapeError
-from mixtape.io import get_logger, progress
+from mixtape.fileio import get_logger, progress
 
 log = get_logger(__name__)
 
@@ -58,7 +58,16 @@ class _EpochTick:
         self.bar.update(1)
 
 
-def _train(sentences: PlaylistSentences, dim: int, window: int, negative: int, sample: float, seed: int, workers: int, epochs: int) -> Any:
+def _train(
+    sentences: PlaylistSentences,
+    dim: int,
+    window: int,
+    negative: int,
+    sample: float,
+    seed: int,
+    workers: int,
+    epochs: int,
+) -> Any:
     from gensim.models import Word2Vec
 
     model = Word2Vec(
@@ -87,11 +96,13 @@ class PlaylistSentences:
     token strings are built once and shared, so the corpus costs one pointer per entry.
     """
 
-    def __init__(self, playlists: sp.csr_matrix, context: sp.csr_matrix | None = None, shuffle_seed: int | None = None) -> None:
+    def __init__(
+        self, playlists: sp.csr_matrix, context: sp.csr_matrix | None = None, shuffle_seed: int | None = None
+    ) -> None:
         n_tracks = playlists.shape[1]
         n_context = context.shape[1] if context is not None else 0
         merged = playlists.astype(np.int32)
-        if n_context:
+        if context is not None and n_context:
             merged = sp.hstack([merged, context.astype(np.int32)], format="csr")
         self.indptr, self.tokens = ordered_rows(merged)
         self.vocab = np.array([f"t{i}" for i in range(n_tracks)] + [f"c{i}" for i in range(n_context)], dtype=object)
@@ -106,7 +117,7 @@ class PlaylistSentences:
         number), so a window narrower than a playlist sees different parts of it every epoch."""
         rng = np.random.default_rng([self.shuffle_seed, self.passes]) if self.shuffle_seed is not None else None
         self.passes += 1
-        for a, b in zip(self.indptr[:-1], self.indptr[1:]):
+        for a, b in zip(self.indptr[:-1], self.indptr[1:], strict=True):
             if b - a >= 2:
                 seg = self.tokens[a:b] if rng is None else rng.permutation(self.tokens[a:b])
                 yield self.vocab[seg].tolist()
@@ -174,7 +185,14 @@ def train_track2vec(
     sample = max(sample, MIN_DOWNSAMPLED / n_tokens) if sample > 0 else 0.0
     log.info(
         "track2vec: %d playlists, %d entries, dim %d, window %d%s, %.3g pairs per epoch, %d epochs, %d workers",
-        len(sentences), n_tokens, dim, win, " (shuffled each epoch)" if shuffled else " (whole playlist)", pairs, epochs, workers,
+        len(sentences),
+        n_tokens,
+        dim,
+        win,
+        " (shuffled each epoch)" if shuffled else " (whole playlist)",
+        pairs,
+        epochs,
+        workers,
     )
     with _quiet("gensim"):
         model = _train(sentences, dim, win, negative, sample, seed, workers, epochs)
@@ -184,7 +202,14 @@ def train_track2vec(
     tracks = np.fromiter((int(keys[i][1:]) for i in rows), dtype=np.int64, count=len(rows))
     vectors = np.ascontiguousarray(model.wv.vectors[rows], dtype=np.float32)
     order = np.argsort(tracks)
-    info = {"window_used": win, "whole_playlist": not shuffled, "shuffled": shuffled, "pairs_per_epoch": pairs, "tokens": n_tokens, "vocabulary": len(keys)}
+    info = {
+        "window_used": win,
+        "whole_playlist": not shuffled,
+        "shuffled": shuffled,
+        "pairs_per_epoch": pairs,
+        "tokens": n_tokens,
+        "vocabulary": len(keys),
+    }
     return tracks[order], vectors[order], info
 
 
@@ -211,21 +236,25 @@ def nearest_neighbours(
     faiss.normalize_L2(x)
     faiss.omp_set_num_threads(max(1, workers))
     kk = min(k + 1, n)
+    index: faiss.Index
     if n <= exact_limit:
         index = faiss.IndexFlatIP(dim)
     else:
         cells = nlist or max(1, min(int(4 * np.sqrt(n)), n // 39))  # FAISS wants ≥ 39 training points per cell
         quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFFlat(quantizer, dim, cells, faiss.METRIC_INNER_PRODUCT)
-        index.cp.seed = seed
+        ivf = faiss.IndexIVFFlat(quantizer, dim, cells, faiss.METRIC_INNER_PRODUCT)
+        ivf.cp.seed = seed
         train = x[np.random.default_rng(seed).choice(n, size=min(n, 40 * cells), replace=False)]
-        index.train(train)
-        index.nprobe = nprobe
+        ivf.train(train)
+        ivf.nprobe = nprobe
+        index = ivf
     index.add(x)
     batch = 65_536
     sims = np.empty((n, kk), dtype=np.float32)
     ids = np.empty((n, kk), dtype=np.int64)
-    for start in progress(range(0, n, batch), desc="track2vec neighbours", total=(n + batch - 1) // batch, unit="batch"):
+    for start in progress(
+        range(0, n, batch), desc="track2vec neighbours", total=(n + batch - 1) // batch, unit="batch"
+    ):
         s, i = index.search(x[start : start + batch], kk)
         sims[start : start + batch], ids[start : start + batch] = s, i
     # Drop each row's own entry (or, if the index missed it, the last one), keeping the order.
@@ -238,4 +267,3 @@ def nearest_neighbours(
         ids = np.pad(ids, ((0, 0), (0, k - kk + 1)), constant_values=-1)
         sims = np.pad(sims, ((0, 0), (0, k - kk + 1)), constant_values=np.nan)
     return ids, sims
-

@@ -4,16 +4,17 @@ Stage 'search' of the pipeline: ``embed_collection`` (audio or a feature store -
 folder, resumable, shardable), ``build_index`` (embeddings -> a FAISS index folder, exact or IVF/HNSW
 by size, recall@10 measured), ``SimilarIndex`` (neighbours of a track or a vector, with artist/album
 exclusion, a score cut and mutual-proximity re-ranking), ``similar_to_audio`` (query by a file),
-``create_app``/``serve`` (the JSON API and the listening page), ``train_tagger`` (predicted tags).
+``create_app``/``serve`` (the JSON API and the listening page), ``Tagger`` (predicted tags of a probe
+trained by ``mixtape.evaluation.tagger.train_tagger``).
 """
 
 from .app import ServeConfig, create_app, serve
 from .embed import EmbedReport, embed_audio_file, embed_collection, merge_embeddings, scan_audio_folder
 from .embeddings import Embeddings, EmbeddingsError, TrackMeta
 from .index import IndexReport, IndexSettings, SearchIndexError, build_index
-from .neighbours import Neighbour, SearchResult, SimilarIndex, TrackInfo, UnknownTrackError
+from .neighbours import Neighbour, SearchResult, SimilarIndex, TrackInfo, TrackNotIndexedError
 from .query import load_query_encoder, similar_to_audio
-from .tagger import Tagger, TaggerError, train_tagger
+from .tagger import Tagger, TaggerError
 
 __all__ = [
     "EmbedReport",
@@ -30,7 +31,7 @@ __all__ = [
     "TaggerError",
     "TrackInfo",
     "TrackMeta",
-    "UnknownTrackError",
+    "TrackNotIndexedError",
     "build_index",
     "create_app",
     "embed_audio_file",
@@ -40,5 +41,4 @@ __all__ = [
     "scan_audio_folder",
     "serve",
     "similar_to_audio",
-    "train_tagger",
 ]

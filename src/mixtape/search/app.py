@@ -22,7 +22,7 @@ import mimetypes
 import shutil
 import tempfile
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -36,15 +36,27 @@ from pydantic import Field
 from mixtape.audio.files import AUDIO_SUFFIXES
 from mixtape.config import StrictConfig
 from mixtape.errors import MixtapeError
-from mixtape.io import get_logger
+from mixtape.fileio import get_logger
 
 from .index import SearchIndexError
-from .neighbours import Neighbour, SearchResult, SimilarIndex, TrackInfo, UnknownTrackError
+from .neighbours import Neighbour, SearchResult, SimilarIndex, TrackInfo, TrackNotIndexedError
 
 log = get_logger(__name__)
 
 STATIC_FILES = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
-AUDIO_TYPES = {".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".oga": "audio/ogg", ".opus": "audio/ogg", ".wav": "audio/wav", ".flac": "audio/flac", ".m4a": "audio/mp4", ".aac": "audio/aac", ".aif": "audio/aiff", ".aiff": "audio/aiff", ".webm": "audio/webm"}
+AUDIO_TYPES = {
+    ".mp3": "audio/mpeg",
+    ".ogg": "audio/ogg",
+    ".oga": "audio/ogg",
+    ".opus": "audio/ogg",
+    ".wav": "audio/wav",
+    ".flac": "audio/flac",
+    ".m4a": "audio/mp4",
+    ".aac": "audio/aac",
+    ".aif": "audio/aiff",
+    ".aiff": "audio/aiff",
+    ".webm": "audio/webm",
+}
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 #: Multipart framing around an uploaded file (boundaries, part headers) allowed beyond the file size limit.
 MULTIPART_SLACK = 64 * 1024
@@ -70,7 +82,7 @@ class _TooLarge(Exception):
     pass
 
 
-async def _limited(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+async def _limited(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
     """The request body, refusing (``_TooLarge``) as soon as more than ``limit`` bytes arrive: an upload
     is never read whole before its size is known, whatever Content-Length claims."""
     total = 0
@@ -85,8 +97,13 @@ def static_file(name: str) -> bytes:
     return resources.files("mixtape.search").joinpath("static", name).read_bytes()
 
 
-def create_app(index: SimilarIndex | str | Path, config: ServeConfig | None = None, encoder: Any | None = None, tagger: Any | None = None) -> FastAPI:
-    """The FastAPI app serving ``index``. ``encoder`` (an ``EvalEncoder``) enables queries by audio; by
+def create_app(
+    index: SimilarIndex | str | Path,
+    config: ServeConfig | None = None,
+    encoder: Any | None = None,
+    tagger: Any | None = None,
+) -> FastAPI:
+    """The FastAPI app serving ``index``. ``encoder`` (an ``EncoderBundle``) enables queries by audio; by
     default the index's own encoder is loaded (uploads answer 503 with the reason when it cannot be)."""
     from starlette.concurrency import run_in_threadpool
     from starlette.datastructures import UploadFile
@@ -108,16 +125,22 @@ def create_app(index: SimilarIndex | str | Path, config: ServeConfig | None = No
             log.warning("query by audio is off: %s", err)
     if tagger is None and cfg.tagger:
         tagger = Tagger.load(cfg.tagger)
-    if tagger is not None and tagger.encoder_fingerprint and tagger.encoder_fingerprint != idx.encoder_info.get("fingerprint"):
-        raise SearchIndexError(f"tagging model {tagger.path} was trained on embeddings of another encoder than the index {idx.path}'s")
+    if (
+        tagger is not None
+        and tagger.encoder_fingerprint
+        and tagger.encoder_fingerprint != idx.encoder_info.get("fingerprint")
+    ):
+        raise SearchIndexError(
+            f"tagging model {tagger.path} was trained on embeddings of another encoder than the index {idx.path}'s"
+        )
     upload_slots = threading.BoundedSemaphore(cfg.upload_workers)
     page = static_file("index.html")
     assets = {name: static_file(name) for name in STATIC_FILES}
 
     app = FastAPI(title="mixtape similar-track search", docs_url=None, redoc_url=None)  # the docs pages load from a CDN
 
-    @app.exception_handler(UnknownTrackError)
-    async def _unknown(request: Request, err: UnknownTrackError) -> JSONResponse:
+    @app.exception_handler(TrackNotIndexedError)
+    async def _unknown(request: Request, err: TrackNotIndexedError) -> JSONResponse:
         return JSONResponse({"detail": str(err)}, status_code=404)
 
     @app.exception_handler(MixtapeError)
@@ -136,7 +159,7 @@ def create_app(index: SimilarIndex | str | Path, config: ServeConfig | None = No
             return [None] * len(rows)
         vecs = np.stack([idx.vector(r) for r in rows])
         probs = tagger.predict(vecs)
-        out = []
+        out: list[list[dict[str, Any]] | None] = []
         for p in probs:
             order = np.argsort(-p, kind="stable")[: cfg.top_tags]
             out.append([{"tag": tagger.tags[i], "p": round(float(p[i]), 4)} for i in order.tolist()])
@@ -144,7 +167,13 @@ def create_app(index: SimilarIndex | str | Path, config: ServeConfig | None = No
 
     def result_json(result: SearchResult) -> dict[str, Any]:
         tags = tags_of([n.track.row for n in result.neighbours])
-        return {"query": result.query, "options": result.options, "neighbours": [_neighbour_json(n, track_json(n.track, t)) for n, t in zip(result.neighbours, tags, strict=True)]}
+        return {
+            "query": result.query,
+            "options": result.options,
+            "neighbours": [
+                _neighbour_json(n, track_json(n.track, t)) for n, t in zip(result.neighbours, tags, strict=True)
+            ],
+        }
 
     @app.get("/", response_class=HTMLResponse)
     def home() -> Response:
@@ -161,7 +190,12 @@ def create_app(index: SimilarIndex | str | Path, config: ServeConfig | None = No
         enc = idx.encoder_info
         return {
             "tracks": len(idx),
-            "index": {"kind": idx.kind, "params": idx.meta.get("params", {}), "recall10": idx.meta.get("recall10"), "dim": idx.dim},
+            "index": {
+                "kind": idx.kind,
+                "params": idx.meta.get("params", {}),
+                "recall10": idx.meta.get("recall10"),
+                "dim": idx.dim,
+            },
             "encoder": {"source": enc.get("source"), "backbone": enc.get("backbone")},
             "query_by_audio": encoder is not None,
             "query_by_audio_problem": enc_problem,
@@ -186,7 +220,14 @@ def create_app(index: SimilarIndex | str | Path, config: ServeConfig | None = No
         min_score: float | None = Query(None, ge=-1.0, le=1.0),
         rerank: Literal["none", "mp"] = "none",
     ) -> dict[str, Any]:
-        result = idx.similar_to_track(track_id, k, exclude_same_artist=exclude_same_artist, exclude_same_album=exclude_same_album, min_score=min_score, rerank=rerank)
+        result = idx.similar_to_track(
+            track_id,
+            k,
+            exclude_same_artist=exclude_same_artist,
+            exclude_same_album=exclude_same_album,
+            min_score=min_score,
+            rerank=rerank,
+        )
         row = idx.position(track_id)
         out = result_json(result)
         out["query"] = track_json(idx.info(row), tags_of([row])[0])
@@ -194,7 +235,9 @@ def create_app(index: SimilarIndex | str | Path, config: ServeConfig | None = No
 
     def _search_upload(path: Path, name: str, k: int, options: dict[str, Any]) -> SearchResult:
         with upload_slots:
-            return similar_to_audio(idx, encoder, path, k, max_seconds=cfg.max_query_seconds, name=name, tagger=tagger, **options)
+            return similar_to_audio(
+                idx, encoder, path, k, max_seconds=cfg.max_query_seconds, name=name, tagger=tagger, **options
+            )
 
     @app.post("/api/similar")
     async def similar_upload(
@@ -216,11 +259,15 @@ def create_app(index: SimilarIndex | str | Path, config: ServeConfig | None = No
         with tempfile.TemporaryDirectory(prefix="mixtape-upload-") as tmp:
             try:
                 if ctype.startswith("multipart/form-data"):
-                    parser = MultiPartParser(request.headers, _limited(request.stream(), limit + MULTIPART_SLACK), max_files=1, max_fields=20)
+                    parser = MultiPartParser(
+                        request.headers, _limited(request.stream(), limit + MULTIPART_SLACK), max_files=1, max_fields=20
+                    )
                     form = await parser.parse()
                     upload = form.get("file")
                     if not isinstance(upload, UploadFile):
-                        return JSONResponse({"detail": "send the audio file as the multipart form field 'file'"}, status_code=422)
+                        return JSONResponse(
+                            {"detail": "send the audio file as the multipart form field 'file'"}, status_code=422
+                        )
                     name = Path(upload.filename or "upload").name
                     suffix = Path(name).suffix.lower()
                     target = Path(tmp) / ("upload" + (suffix if suffix in AUDIO_SUFFIXES else ""))
@@ -237,20 +284,37 @@ def create_app(index: SimilarIndex | str | Path, config: ServeConfig | None = No
                         async for chunk in _limited(request.stream(), limit):
                             f.write(chunk)
                 else:
-                    return JSONResponse({"detail": f"unsupported content type {ctype or '(none)'!r}: send multipart/form-data with an audio 'file' field, or the raw audio with an audio/* content type"}, status_code=415)
+                    return JSONResponse(
+                        {
+                            "detail": f"unsupported content type {ctype or '(none)'!r}: send multipart/form-data with "
+                            "an audio 'file' field, or the raw audio with an audio/* content type"
+                        },
+                        status_code=415,
+                    )
             except _TooLarge:
                 return too_large
             except MultiPartException as err:
                 return JSONResponse({"detail": f"malformed multipart upload: {err.message}"}, status_code=400)
             if target.stat().st_size == 0:
                 return JSONResponse({"detail": "the uploaded file is empty"}, status_code=422)
-            options = {"exclude_same_artist": exclude_same_artist, "exclude_same_album": exclude_same_album, "min_score": min_score, "rerank": rerank}
+            options = {
+                "exclude_same_artist": exclude_same_artist,
+                "exclude_same_album": exclude_same_album,
+                "min_score": min_score,
+                "rerank": rerank,
+            }
             try:
                 result = await run_in_threadpool(_search_upload, target, name, k, options)
             except UnusableAudio as err:
                 return JSONResponse({"detail": f"{name}: cannot be used as a query: {err.reason}"}, status_code=422)
             except AudioDecodeError as err:
-                return JSONResponse({"detail": f"{name}: not a readable audio file ({err.reason}); accepted: audio that libsndfile or ffmpeg decodes, e.g. {', '.join(sorted(AUDIO_SUFFIXES)[:8])}"}, status_code=415)
+                return JSONResponse(
+                    {
+                        "detail": f"{name}: not a readable audio file ({err.reason}); accepted: audio that libsndfile "
+                        f"or ffmpeg decodes, e.g. {', '.join(sorted(AUDIO_SUFFIXES)[:8])}"
+                    },
+                    status_code=415,
+                )
         return JSONResponse(result_json(result))
 
     @app.get("/api/audio/{track_id:path}")
@@ -272,13 +336,22 @@ def _neighbour_json(n: Neighbour, track: dict[str, Any]) -> dict[str, Any]:
     return d
 
 
-def serve(index: str | Path, host: str = "127.0.0.1", port: int = 8000, config: ServeConfig | None = None, log_level: str = "info") -> None:
+def serve(
+    index: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    config: ServeConfig | None = None,
+    log_level: str = "info",
+) -> None:
     """Run the app with uvicorn until interrupted."""
     import uvicorn
 
     app = create_app(index, config)
     if host not in LOOPBACK:
-        log.warning("serving on %s: anyone who can reach this address can browse and play the collection (there is no login)", host)
+        log.warning(
+            "serving on %s: anyone who can reach this address can browse and play the collection (there is no login)",
+            host,
+        )
     shown = f"[{host}]" if ":" in host else host
     print(f"mixtape search: {len(app.state.index)} tracks at http://{shown}:{port}/  (Ctrl-C to stop)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -28,7 +28,8 @@ from mixtape.audio.files import scan_audio_folder
 from mixtape.audio.store import store_fingerprint
 from mixtape.catalog.tracks import TrackTable, read_tracks
 from mixtape.errors import MixtapeError
-from mixtape.io import ARRAY_FILE_ERRORS, atomic_open, folder_lock, get_logger, progress
+from mixtape.fileio import ARRAY_FILE_ERRORS, atomic_open, folder_lock, get_logger, progress
+from mixtape.models.bundle import EncoderBundle
 
 from .embeddings import (
     FAILURES_FILE,
@@ -36,7 +37,6 @@ from .embeddings import (
     Embeddings,
     EmbeddingsError,
     TrackMeta,
-    encoder_fingerprint,
     write_embeddings,
 )
 
@@ -76,7 +76,8 @@ class EmbedReport:
             return f"embeddings {self.out}: up to date ({self.tracks} tracks); nothing to do"
         lines = [
             f"embeddings -> {self.out}: {self.tracks} tracks",
-            f"  embedded {self.computed}, reused {self.reused}, failed {len(self.failed)}, skipped table rows {len(self.skipped_rows)}, {self.seconds:.1f} s",
+            f"  embedded {self.computed}, reused {self.reused}, failed {len(self.failed)}, skipped table rows "
+            f"{len(self.skipped_rows)}, {self.seconds:.1f} s",
         ]
         if self.failed:
             lines.append(f"  failures listed in {self.out / FAILURES_FILE}, e.g.:")
@@ -140,34 +141,60 @@ class _PartStore:
     def path(self, chunk: int) -> Path:
         return self.dir / f"chunk-{chunk:05d}.npz"
 
-    def load(self, chunk: int, track_ids: list[str], checksums: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+    def load(
+        self, chunk: int, track_ids: list[str], checksums: list[str]
+    ) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
         """The chunk's vectors, failed mask and failure reasons when saved for exactly these tracks and
         audio checksums, else None (not saved yet, or the store changed since)."""
         try:
-            with open(self.path(chunk), "rb") as f, np.load(f, allow_pickle=False) as z:  # our own handle: numpy leaks its own when the file is damaged
+            with (
+                open(self.path(chunk), "rb") as f,
+                np.load(f, allow_pickle=False) as z,
+            ):  # our own handle: numpy leaks its own when the file is damaged
                 if z["track_ids"].tolist() != track_ids or z["checksums"].tolist() != checksums:
                     return None
                 vectors, failed = np.asarray(z["vectors"], dtype=np.float32), np.asarray(z["failed"], dtype=bool)
                 reasons = [str(r) for r in np.asarray(z["reasons"]).reshape(-1).tolist()]
         except ARRAY_FILE_ERRORS as err:  # a torn or damaged chunk is recomputed, never trusted
             if not isinstance(err, FileNotFoundError):
-                log.warning("%s: unreadable (%s: %s); embedding its tracks again", self.path(chunk), type(err).__name__, err)
+                log.warning(
+                    "%s: unreadable (%s: %s); embedding its tracks again", self.path(chunk), type(err).__name__, err
+                )
             return None
-        if vectors.ndim != 2 or failed.shape != (len(track_ids),) or len(vectors) != len(track_ids) or len(reasons) != int(failed.sum()):
+        if (
+            vectors.ndim != 2
+            or failed.shape != (len(track_ids),)
+            or len(vectors) != len(track_ids)
+            or len(reasons) != int(failed.sum())
+        ):
             log.warning("%s: arrays do not fit its %d tracks; embedding them again", self.path(chunk), len(track_ids))
             return None
         return vectors, failed, reasons
 
-    def save(self, chunk: int, track_ids: list[str], checksums: list[str], vectors: np.ndarray, failed: np.ndarray, reasons: list[str]) -> None:
+    def save(
+        self,
+        chunk: int,
+        track_ids: list[str],
+        checksums: list[str],
+        vectors: np.ndarray,
+        failed: np.ndarray,
+        reasons: list[str],
+    ) -> None:
         with atomic_open(self.path(chunk), "wb") as f:
-            arrays = {"track_ids": np.array(track_ids, dtype=str), "checksums": np.array(checksums, dtype=str), "reasons": np.array(reasons, dtype=str)}
+            arrays = {
+                "track_ids": np.array(track_ids, dtype=str),
+                "checksums": np.array(checksums, dtype=str),
+                "reasons": np.array(reasons, dtype=str),
+            }
             np.savez(f, vectors=vectors, failed=failed, **arrays)
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _embed_chunk(encoder: torch.nn.Module, reader: Any, rows: np.ndarray, batch_size: int, device: str, desc: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _embed_chunk(
+    encoder: torch.nn.Module, reader: Any, rows: np.ndarray, batch_size: int, device: str, desc: str
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Vectors of store ``rows``, a mask of the tracks that failed, and why each failed.
 
     Failed tracks get zero vectors (dropped when the folder is written). When the whole chunk fails,
@@ -218,26 +245,28 @@ def embed_collection(
 ) -> EmbedReport:
     """Embed a collection into the embeddings folder ``out`` (see the module docstring).
 
-    ``encoder``: an export folder, a pre-training checkpoint or an ``EvalEncoder``. Exactly one of
+    ``encoder``: an export folder, a pre-training checkpoint or an ``EncoderBundle``. Exactly one of
     ``audio`` (a folder of audio files or a tracks table) and ``features`` (an existing feature store,
     optionally with ``tracks`` for artists and albums) says what to embed.
     """
     from mixtape.audio import MelConfig, extract_features
-    from mixtape.evaluation.encoders import open_store_for
-    from mixtape.evaluation.tasks import as_eval_encoder
 
     started = time.perf_counter()
     out = Path(out)
     shard = _check_shard(shard)
     if (audio is None) == (features is None):
-        raise MixtapeError("embed: give exactly one of --audio (a folder or tracks table) and --features (a feature store)")
+        raise MixtapeError(
+            "embed: give exactly one of --audio (a folder or tracks table) and --features (a feature store)"
+        )
     if chunk_tracks < 1 or batch_size < 1:
         raise MixtapeError(f"embed: chunk size and batch size must be positive (got {chunk_tracks}, {batch_size})")
     if out.exists() and not out.is_dir():
         raise MixtapeError(f"embed: --out {out} is a file; give a folder")
-    with folder_lock(out, f"embeddings folder {out} is being written by another `mixtape embed`; wait for it or use another --out"):
-        enc = as_eval_encoder(encoder)
-        fingerprint = encoder_fingerprint(enc.encoder)
+    with folder_lock(
+        out, f"embeddings folder {out} is being written by another `mixtape embed`; wait for it or use another --out"
+    ):
+        enc = EncoderBundle.of(encoder)
+        fingerprint = enc.fingerprint()
         report = EmbedReport(out)
 
         table: TrackTable | None = None
@@ -245,7 +274,9 @@ def embed_collection(
             table = collection_table(audio, audio_root)
             store_path = out / FEATURES_DIR
             mel = MelConfig.model_validate(enc.mel) if enc.mel else None
-            extraction = extract_features(table.records, store_path, mel=mel, workers=workers, shard=shard, patch_frames=enc.patch_frames)
+            extraction = extract_features(
+                table.records, store_path, mel=mel, workers=workers, shard=shard, patch_frames=enc.patch_frames
+            )
             log.info("%s", extraction.summary())
         else:
             store_path = Path(features)  # type: ignore[arg-type]
@@ -255,20 +286,33 @@ def embed_collection(
             report.skipped_rows = list(table.skipped)
             for reason in table.skipped:
                 log.warning("skipped tracks table row: %s", reason)
-        store, reader = open_store_for(enc, store_path)
+        store, reader = enc.open_store(store_path)
         keep = _in_shard(store.track_ids, shard)
         rows = np.flatnonzero(keep)
         ids = [store.track_ids[i] for i in rows.tolist()]
         sums = [store.checksums[i] for i in rows.tolist()]
-        shard_failures = [f for f, k in zip(store.failures, _in_shard([f[0] for f in store.failures], shard), strict=True) if k]
+        shard_failures = [
+            f for f, k in zip(store.failures, _in_shard([f[0] for f in store.failures], shard), strict=True) if k
+        ]
         meta = {
-            "encoder": {"source": enc.source, "fingerprint": fingerprint, "backbone": getattr(enc.encoder, "backbone_name", type(enc.encoder).__name__), "patch_frames": enc.patch_frames, "mel": enc.mel},
+            "encoder": {
+                "source": enc.source,
+                "fingerprint": fingerprint,
+                "backbone": getattr(enc.encoder, "backbone_name", type(enc.encoder).__name__),
+                "patch_frames": enc.patch_frames,
+                "mel": enc.mel,
+            },
             "store": {"path": str(Path(store_path).resolve()), "fingerprint": store_fingerprint(store)},
             "shard": list(shard),
         }
 
         prev = _previous(out, fingerprint, force)
-        if prev is not None and not force and prev.meta.get("store") == meta["store"] and prev.meta.get("shard") == meta["shard"]:
+        if (
+            prev is not None
+            and not force
+            and prev.meta.get("store") == meta["store"]
+            and prev.meta.get("shard") == meta["shard"]
+        ):
             prev_failed = {f[0] for f in prev.failures}
             if prev.tracks.track_ids == [t for t in ids if t not in prev_failed] and _same_tables(prev, table):
                 report.tracks, report.up_to_date = len(prev), True
@@ -278,8 +322,14 @@ def embed_collection(
         # reuse vectors of unchanged tracks from the previous complete run
         cached = np.full(len(rows), -1, dtype=np.int64)
         if prev is not None and not force:
-            old = {tid: (r, c) for r, (tid, c) in enumerate(zip(prev.tracks.track_ids, prev.tracks.checksums, strict=True))}
-            cached = np.fromiter((old[t][0] if t in old and old[t][1] == c and c else -1 for t, c in zip(ids, sums, strict=True)), dtype=np.int64, count=len(ids))
+            old = {
+                tid: (r, c) for r, (tid, c) in enumerate(zip(prev.tracks.track_ids, prev.tracks.checksums, strict=True))
+            }
+            cached = np.fromiter(
+                (old[t][0] if t in old and old[t][1] == c and c else -1 for t, c in zip(ids, sums, strict=True)),
+                dtype=np.int64,
+                count=len(ids),
+            )
         todo = np.flatnonzero(cached < 0)
         parts = _PartStore(out, fingerprint)
         n_chunks = -(-len(todo) // chunk_tracks)
@@ -293,7 +343,9 @@ def embed_collection(
                 _, bad, reasons = saved
                 report.reused += int((~bad).sum())
             else:
-                vecs, bad, reasons = _embed_chunk(enc.encoder, reader, rows[sel], batch_size, device, f"embedding chunk {c + 1}/{n_chunks}")
+                vecs, bad, reasons = _embed_chunk(
+                    enc.encoder, reader, rows[sel], batch_size, device, f"embedding chunk {c + 1}/{n_chunks}"
+                )
                 parts.save(c, cid, csum, vecs, bad, reasons)
                 report.computed += int((~bad).sum())
             failed_mask[sel[bad]] = True
@@ -316,7 +368,14 @@ def embed_collection(
         report.tracks = len(good)
         report.failed = failures
         report.seconds = time.perf_counter() - started
-        log.info("embedded %d tracks into %s (%d computed, %d reused, %d failed)", report.tracks, out, report.computed, report.reused, len(failures))
+        log.info(
+            "embedded %d tracks into %s (%d computed, %d reused, %d failed)",
+            report.tracks,
+            out,
+            report.computed,
+            report.reused,
+            len(failures),
+        )
         return report
 
 
@@ -337,7 +396,9 @@ def _prepend(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarr
     yield from rest
 
 
-def _assemble(parts: _PartStore, cached: np.ndarray, failed: np.ndarray, prev: Embeddings | None, block: int = 4096) -> Iterator[np.ndarray]:
+def _assemble(
+    parts: _PartStore, cached: np.ndarray, failed: np.ndarray, prev: Embeddings | None, block: int = 4096
+) -> Iterator[np.ndarray]:
     """The output vectors in row order, failed rows dropped: cached rows from the previous vectors,
     computed rows streamed from the saved chunks one at a time (so memory stays one block + one chunk)."""
     n = len(cached)
@@ -397,7 +458,10 @@ def merge_embeddings(shards: Sequence[str | Path], out: str | Path) -> Embedding
     base = parts[0]
     for p in parts[1:]:
         if p.encoder_info.get("fingerprint") != base.encoder_info.get("fingerprint"):
-            raise EmbeddingsError(f"embed --merge: {p.path} was embedded with another encoder ({p.encoder_info.get('source')}) than {base.path} ({base.encoder_info.get('source')})")
+            raise EmbeddingsError(
+                f"embed --merge: {p.path} was embedded with another encoder ({p.encoder_info.get('source')}) than "
+                f"{base.path} ({base.encoder_info.get('source')})"
+            )
         if p.dim != base.dim:
             raise EmbeddingsError(f"embed --merge: {p.path} has {p.dim}-d vectors, {base.path} has {base.dim}-d")
     if any(Path(s).resolve() == out.resolve() for s in shards):
@@ -409,7 +473,11 @@ def merge_embeddings(shards: Sequence[str | Path], out: str | Path) -> Embedding
         seen.update(p.tracks.track_ids)
         keeps.append(keep)
         if not keep.all():
-            log.warning("embed --merge: %d track(s) of %s already came from an earlier shard; keeping the first", int((~keep).sum()), p.path)
+            log.warning(
+                "embed --merge: %d track(s) of %s already came from an earlier shard; keeping the first",
+                int((~keep).sum()),
+                p.path,
+            )
     tracks = TrackMeta.empty()
     for p, keep in zip(parts, keeps, strict=True):
         tracks = tracks.concat(p.tracks.take(np.flatnonzero(keep)))
@@ -423,9 +491,24 @@ def merge_embeddings(shards: Sequence[str | Path], out: str | Path) -> Embedding
                 start += len(b)
 
     shard_list = [p.meta.get("shard") for p in parts]
-    meta = {"encoder": base.encoder_info, "store": {"merged_from": [str(p.path) for p in parts], "fingerprint": None}, "shard": [0, 1], "merged_shards": shard_list}
-    with folder_lock(out, f"embeddings folder {out} is being written by another `mixtape embed`; wait for it or use another --out"):
-        merged = write_embeddings(out, progress(blocks(), desc="merging embeddings", unit="block"), len(tracks), base.dim, tracks, failures, meta)
+    meta = {
+        "encoder": base.encoder_info,
+        "store": {"merged_from": [str(p.path) for p in parts], "fingerprint": None},
+        "shard": [0, 1],
+        "merged_shards": shard_list,
+    }
+    with folder_lock(
+        out, f"embeddings folder {out} is being written by another `mixtape embed`; wait for it or use another --out"
+    ):
+        merged = write_embeddings(
+            out,
+            progress(blocks(), desc="merging embeddings", unit="block"),
+            len(tracks),
+            base.dim,
+            tracks,
+            failures,
+            meta,
+        )
     log.info("merged %d shard(s) into %s: %d tracks", len(parts), out, len(merged))
     return merged
 
@@ -464,7 +547,9 @@ class QueryEmbedding:
     seconds_used: float
 
 
-def embed_audio_file(enc: Any, path: str | Path, max_seconds: float | None = None, batch_size: int = 64) -> QueryEmbedding:
+def embed_audio_file(
+    enc: Any, path: str | Path, max_seconds: float | None = None, batch_size: int = 64
+) -> QueryEmbedding:
     """Embed one audio file exactly as a collection track is embedded (same decoding, short-track
     looping, float16 features and patch rule), so its neighbours are comparable.
 
@@ -480,5 +565,7 @@ def embed_audio_file(enc: Any, path: str | Path, max_seconds: float | None = Non
     if max_seconds is not None and len(audio) > max_seconds * mel.sample_rate:
         audio = audio[: int(max_seconds * mel.sample_rate)]
     frames = log_mel_batch(torch.from_numpy(np.ascontiguousarray(audio)), mel).half().float().numpy()
-    vec = embed_tracks(enc.encoder, FramePatches(frames, enc.patch_frames), [0], batch_size=batch_size, desc="embedding query")[0]
+    vec = embed_tracks(
+        enc.encoder, FramePatches(frames, enc.patch_frames), [0], batch_size=batch_size, desc="embedding query"
+    )[0]
     return QueryEmbedding(vec, float(duration), len(audio) / mel.sample_rate)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,11 +29,13 @@ from typing import Any
 import numpy as np
 
 from mixtape.errors import MixtapeError
-from mixtape.io import ARRAY_FILE_ERRORS, atomic_write_text, file_checksum, progress, read_json_header
+from mixtape.fileio import ARRAY_FILE_ERRORS, atomic_write_text, file_checksum, progress
+from mixtape.stagefolder import StageFolder, register_stage_folder
 
-FORMAT_NAME = "mixtape-embeddings"
-FORMAT_VERSION = 1
-META_FILE = "embeddings.json"
+EMBEDDINGS_FOLDER = register_stage_folder(
+    StageFolder("embeddings folder", "embeddings.json", "mixtape-embeddings", 1, "create it with `mixtape embed`")
+)
+META_FILE = EMBEDDINGS_FOLDER.header_file
 VECTORS_FILE = "vectors.npy"
 TRACKS_FILE = "tracks.tsv"
 FAILURES_FILE = "failures.tsv"
@@ -89,7 +90,9 @@ class TrackMeta:
         buf = io.StringIO()
         w = csv.writer(buf, delimiter="\t", lineterminator="\n")
         w.writerow(TRACK_COLUMNS)
-        rows = zip(self.track_ids, self.artists, self.albums, self.paths, self.durations.tolist(), self.checksums, strict=True)
+        rows = zip(
+            self.track_ids, self.artists, self.albums, self.paths, self.durations.tolist(), self.checksums, strict=True
+        )
         for tid, artist, album, path, dur, checksum in rows:
             w.writerow([tid, artist or "", album or "", path, "" if dur != dur else f"{dur:.3f}", checksum])
         return buf.getvalue()
@@ -102,19 +105,32 @@ def read_track_meta(path: Path) -> TrackMeta:
     except FileNotFoundError:
         raise EmbeddingsError(f"{path}: missing (the embeddings/index folder is incomplete)") from None
     except UnicodeDecodeError as err:
-        raise EmbeddingsError(f"{path}: not UTF-8 text ({err}); the embeddings/index folder is damaged, re-run the command that wrote it") from None
+        raise EmbeddingsError(
+            f"{path}: not UTF-8 text ({err}); the embeddings/index folder is damaged, re-run the command that wrote it"
+        ) from None
     rows = _tsv_rows(path, text)
     if not rows or tuple(rows[0]) != TRACK_COLUMNS:
-        raise EmbeddingsError(f"{path}: expected the header {list(TRACK_COLUMNS)}, got {rows[0] if rows else 'an empty file'}")
+        raise EmbeddingsError(
+            f"{path}: expected the header {list(TRACK_COLUMNS)}, got {rows[0] if rows else 'an empty file'}"
+        )
     body = rows[1:]
     for lineno, row in enumerate(body, start=2):
         if len(row) != len(TRACK_COLUMNS):
-            raise EmbeddingsError(f"{path}:{lineno}: expected {len(TRACK_COLUMNS)} tab-separated fields, got {len(row)}")
+            raise EmbeddingsError(
+                f"{path}:{lineno}: expected {len(TRACK_COLUMNS)} tab-separated fields, got {len(row)}"
+            )
     try:
         durations = np.array([float(r[4]) if r[4] else np.nan for r in body], dtype=np.float64)
     except ValueError as err:
         raise EmbeddingsError(f"{path}: a duration is not a number ({err})") from None
-    return TrackMeta([r[0] for r in body], [r[1] or None for r in body], [r[2] or None for r in body], [r[3] for r in body], durations, [r[5] for r in body])
+    return TrackMeta(
+        [r[0] for r in body],
+        [r[1] or None for r in body],
+        [r[2] or None for r in body],
+        [r[3] for r in body],
+        durations,
+        [r[5] for r in body],
+    )
 
 
 def write_failures(path: Path, failures: Iterable[tuple[str, str, str]]) -> Path:
@@ -130,7 +146,9 @@ def _tsv_rows(path: Path, text: str) -> list[list[str]]:
     try:
         return list(csv.reader(io.StringIO(text), delimiter="\t"))
     except csv.Error as err:  # a bare carriage return or an over-long field
-        raise EmbeddingsError(f"{path}: malformed tab-separated text ({err}); the folder is damaged, re-run the command that wrote it") from None
+        raise EmbeddingsError(
+            f"{path}: malformed tab-separated text ({err}); the folder is damaged, re-run the command that wrote it"
+        ) from None
 
 
 def read_failures(path: Path) -> list[tuple[str, str, str]]:
@@ -139,7 +157,10 @@ def read_failures(path: Path) -> list[tuple[str, str, str]]:
     except FileNotFoundError:
         return []
     except UnicodeDecodeError as err:
-        raise EmbeddingsError(f"{path}: not UTF-8 text ({err}); it only lists failed tracks: delete it, or re-run the command that wrote it") from None
+        raise EmbeddingsError(
+            f"{path}: not UTF-8 text ({err}); it only lists failed tracks: delete it, or re-run the command "
+            "that wrote it"
+        ) from None
     rows = _tsv_rows(path, text)
     return [(r[0], r[1] if len(r) > 1 else "", r[2] if len(r) > 2 else "") for r in rows[1:] if r]
 
@@ -167,16 +188,6 @@ def changed_vectors(emb: Embeddings) -> bool:
     return array_checksum(blocks) != emb.checksum
 
 
-def encoder_fingerprint(module: Any) -> str:
-    """blake2b over the encoder's parameter names and bytes: the same weights give the same fingerprint
-    whether they came from a checkpoint or an export folder, so a query is embedded with the collection's model."""
-    h = hashlib.blake2b(digest_size=16)
-    for name, tensor in sorted(module.state_dict().items()):
-        h.update(name.encode("utf-8"))
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
 # --- the folder ----------------------------------------------------------------------------------
 
 
@@ -197,14 +208,30 @@ class Embeddings:
         try:
             vectors = np.load(path / VECTORS_FILE, mmap_mode="r", allow_pickle=False)
         except FileNotFoundError:
-            raise EmbeddingsError(f"{path / VECTORS_FILE}: missing (the embeddings folder is incomplete; re-run `mixtape embed`)") from None
+            raise EmbeddingsError(
+                f"{path / VECTORS_FILE}: missing (the embeddings folder is incomplete; re-run `mixtape embed`)"
+            ) from None
         except ARRAY_FILE_ERRORS as err:  # empty, torn, a damaged header
-            raise EmbeddingsError(f"{path / VECTORS_FILE}: not a readable .npy array ({type(err).__name__}: {err}); re-run `mixtape embed`") from None
-        if vectors.ndim != 2 or vectors.dtype != np.float32 or vectors.shape != (meta["count"], meta["dim"]) or not vectors.flags.c_contiguous:
-            raise EmbeddingsError(f"{path / VECTORS_FILE}: array {vectors.dtype} {list(vectors.shape)} does not match {META_FILE} (float32 [{meta['count']}, {meta['dim']}])")
+            raise EmbeddingsError(
+                f"{path / VECTORS_FILE}: not a readable .npy array ({type(err).__name__}: {err}); re-run "
+                "`mixtape embed`"
+            ) from None
+        if (
+            vectors.ndim != 2
+            or vectors.dtype != np.float32
+            or vectors.shape != (meta["count"], meta["dim"])
+            or not vectors.flags.c_contiguous
+        ):
+            raise EmbeddingsError(
+                f"{path / VECTORS_FILE}: array {vectors.dtype} {list(vectors.shape)} does not match "
+                f"{META_FILE} (float32 [{meta['count']}, {meta['dim']}])"
+            )
         tracks = read_track_meta(path / TRACKS_FILE)
         if meta.get("tracks_checksum") is not None and file_checksum(path / TRACKS_FILE) != meta["tracks_checksum"]:
-            raise EmbeddingsError(f"{path / TRACKS_FILE}: changed since the embeddings were written (its checksum differs from {META_FILE}); re-run `mixtape embed` into {path}")
+            raise EmbeddingsError(
+                f"{path / TRACKS_FILE}: changed since the embeddings were written (its checksum differs from "
+                f"{META_FILE}); re-run `mixtape embed` into {path}"
+            )
         if len(tracks) != len(vectors):
             raise EmbeddingsError(f"{path / TRACKS_FILE}: {len(tracks)} tracks for {len(vectors)} vectors")
         return cls(path, meta, vectors, tracks, read_failures(path / FAILURES_FILE))
@@ -217,7 +244,9 @@ class Embeddings:
         millions of vectors then leaves nothing mapped in this process (its resident memory stays one block)."""
         with open(self.path / VECTORS_FILE, "rb") as f:
             version = np.lib.format.read_magic(f)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            read_header = (
+                np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            )
             shape, _, dtype = read_header(f)
             n, dim = shape
             for start in range(0, n, block):
@@ -238,28 +267,35 @@ class Embeddings:
 
     def summary(self) -> str:
         enc = self.encoder_info
-        text = f"embeddings {self.path}: {len(self)} tracks x {self.dim} dims, encoder {enc.get('source')} ({enc.get('backbone')}), {len(self.failures)} failed"
+        text = (
+            f"embeddings {self.path}: {len(self)} tracks x {self.dim} dims, encoder {enc.get('source')} "
+            f"({enc.get('backbone')}), {len(self.failures)} failed"
+        )
         if self.failures:
             text += f" (see {self.path / FAILURES_FILE})"
         return text
 
 
 def read_meta(path: Path) -> dict[str, Any]:
-    file = path / META_FILE
     if not path.is_dir():
         raise EmbeddingsError(f"embeddings folder not found: {path} (create it with `mixtape embed`)")
-    return read_json_header(
-        file,
-        kind="embeddings folder",
-        format_name=FORMAT_NAME,
-        version=FORMAT_VERSION,
-        missing_hint="the embeddings are incomplete or this is not an embeddings folder; re-run `mixtape embed` to finish it",
+    return EMBEDDINGS_FOLDER.read_header(
+        path,
         error=EmbeddingsError,
         required=("count", "dim", "encoder", "vectors_checksum"),
+        hint="the embeddings are incomplete or this is not an embeddings folder; re-run `mixtape embed` to finish it",
     )
 
 
-def write_embeddings(path: Path, vector_blocks: Iterable[np.ndarray], count: int, dim: int, tracks: TrackMeta, failures: Sequence[tuple[str, str, str]], meta: dict[str, Any]) -> Embeddings:
+def write_embeddings(
+    path: Path,
+    vector_blocks: Iterable[np.ndarray],
+    count: int,
+    dim: int,
+    tracks: TrackMeta,
+    failures: Sequence[tuple[str, str, str]],
+    meta: dict[str, Any],
+) -> Embeddings:
     """Write a complete embeddings folder, streaming ``vector_blocks`` (in row order) into ``vectors.npy``.
 
     Every file goes through a temp file and a rename; ``embeddings.json`` comes last, so a reader that
@@ -290,8 +326,13 @@ def write_embeddings(path: Path, vector_blocks: Iterable[np.ndarray], count: int
     tracks_file = atomic_write_text(path / TRACKS_FILE, tracks.to_tsv())
     write_failures(path / FAILURES_FILE, failures)
     full = {
-        "format": FORMAT_NAME, "version": FORMAT_VERSION, "count": count, "dim": dim, "dtype": "float32", **meta,
-        "vectors_checksum": h.hexdigest(), "tracks_checksum": file_checksum(tracks_file), "failed": len(failures),
+        "count": count,
+        "dim": dim,
+        "dtype": "float32",
+        **meta,
+        "vectors_checksum": h.hexdigest(),
+        "tracks_checksum": file_checksum(tracks_file),
+        "failed": len(failures),
     }
-    atomic_write_text(path / META_FILE, json.dumps(full, indent=2) + "\n")
+    EMBEDDINGS_FOLDER.write_header(path, full)
     return Embeddings.open(path)

@@ -30,7 +30,6 @@ of every file of the folder under ``files``), and ``mutual_proximity.npz`` when 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import time
@@ -44,7 +43,8 @@ from pydantic import Field
 
 from mixtape.config import StrictConfig
 from mixtape.errors import MixtapeError
-from mixtape.io import atomic_open, atomic_write_text, file_checksum, get_logger, progress, read_json_header
+from mixtape.fileio import atomic_open, atomic_write_text, file_checksum, get_logger, progress
+from mixtape.stagefolder import StageFolder, register_stage_folder
 
 from .embeddings import TRACKS_FILE, Embeddings
 from .rerank import MP_FILE, compute_moments, save_moments
@@ -54,9 +54,10 @@ log = get_logger(__name__)
 logging.getLogger("faiss.loader").setLevel(logging.WARNING)
 
 INDEX_FILE = "index.faiss"
-INDEX_META = "index.json"
-INDEX_FORMAT = "mixtape-index"
-INDEX_VERSION = 1
+INDEX_FOLDER = register_stage_folder(
+    StageFolder("index", "index.json", "mixtape-index", 1, "build it with `mixtape index EMBEDDINGS --out FOLDER`")
+)
+INDEX_META = INDEX_FOLDER.header_file
 RECALL_K = 10
 #: Rows normalised and added to FAISS at once: bounds memory to a block beside the index.
 ADD_BLOCK = 65536
@@ -107,7 +108,9 @@ def as_blocks(vectors: np.ndarray | Iterable[np.ndarray], block: int = ADD_BLOCK
         yield from vectors
 
 
-def exact_top_k(vectors: np.ndarray | Iterable[np.ndarray], queries: np.ndarray, k: int, sub_block: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+def exact_top_k(
+    vectors: np.ndarray | Iterable[np.ndarray], queries: np.ndarray, k: int, sub_block: int = 8192
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k cosine of unit ``queries`` against every (raw) vector, streamed in row blocks
     (an array, or an iterable of blocks): scores ``[Q, k]`` descending and rows ``[Q, k]``.
     Each block keeps only its own top k before merging, so memory is one [Q, sub_block] score matrix."""
@@ -119,17 +122,27 @@ def exact_top_k(vectors: np.ndarray | Iterable[np.ndarray], queries: np.ndarray,
         for lo in range(0, len(block), sub_block):
             s = q @ unit_rows(block[lo : lo + sub_block]).T
             kk = min(k, s.shape[1])
-            part = np.argpartition(-s, kk - 1, axis=1)[:, :kk] if s.shape[1] > kk else np.tile(np.arange(s.shape[1]), (len(q), 1))
+            part = (
+                np.argpartition(-s, kk - 1, axis=1)[:, :kk]
+                if s.shape[1] > kk
+                else np.tile(np.arange(s.shape[1]), (len(q), 1))
+            )
             cand_s = np.concatenate([best_s, np.take_along_axis(s, part, axis=1)], axis=1)
             cand_i = np.concatenate([best_i, part + start], axis=1)
-            keep = np.argpartition(-cand_s, k - 1, axis=1)[:, :k] if cand_s.shape[1] > k else np.tile(np.arange(cand_s.shape[1]), (len(q), 1))
+            keep = (
+                np.argpartition(-cand_s, k - 1, axis=1)[:, :k]
+                if cand_s.shape[1] > k
+                else np.tile(np.arange(cand_s.shape[1]), (len(q), 1))
+            )
             best_s, best_i = np.take_along_axis(cand_s, keep, axis=1), np.take_along_axis(cand_i, keep, axis=1)
             start += s.shape[1]
     order = np.argsort(-best_s, axis=1, kind="stable")
     return np.take_along_axis(best_s, order, axis=1), np.take_along_axis(best_i, order, axis=1)
 
 
-def recall_at_k(approx_scores: np.ndarray, approx_rows: np.ndarray, exact_scores: np.ndarray, eps: float = 1e-5) -> float:
+def recall_at_k(
+    approx_scores: np.ndarray, approx_rows: np.ndarray, exact_scores: np.ndarray, eps: float = 1e-5
+) -> float:
     """Mean share of the exact top-k reached: an approximate hit counts when its score is at least the
     exact k-th score (ties are not misses); missing results (-1) never count."""
     k = exact_scores.shape[1]
@@ -155,14 +168,14 @@ def _new_index(kind: str, dim: int, n: int, settings: IndexSettings) -> Any:
         nlist = settings.nlist or ivf_nlist(n)
         if nlist > n:
             raise SearchIndexError(f"index: nlist={nlist} is more than the {n} tracks to index")
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        index.cp.spherical = True  # centroids on the unit sphere, as the vectors are
-        index.cp.seed = settings.seed
-        return index
+        ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        ivf.cp.spherical = True  # centroids on the unit sphere, as the vectors are
+        ivf.cp.seed = settings.seed
+        return ivf
     if kind == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = settings.ef_construction
-        return index
+        hnsw = faiss.IndexHNSWFlat(dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = settings.ef_construction
+        return hnsw
     raise SearchIndexError(f"index: unknown kind {kind!r} (auto, flat, ivf or hnsw)")
 
 
@@ -205,16 +218,24 @@ class IndexReport:
 
     def summary(self) -> str:
         if self.up_to_date:
-            return f"index {self.out}: up to date ({self.kind}, {self.n} tracks, recall@10 {self.recall10:.3f}); nothing to do"
+            return (
+                f"index {self.out}: up to date ({self.kind}, {self.n} tracks, recall@10 {self.recall10:.3f}); "
+                "nothing to do"
+            )
         params = ", ".join(f"{k}={v}" for k, v in self.params.items()) or "exact"
         exact = " (exact search)" if self.kind == "flat" else f" vs exact on {self.recall_queries} sample queries"
         lines = [
-            f"index -> {self.out}: {self.kind} ({params}), {self.n} tracks x {self.dim} dims, built in {self.build_seconds:.1f} s",
+            f"index -> {self.out}: {self.kind} ({params}), {self.n} tracks x {self.dim} dims, built in "
+            f"{self.build_seconds:.1f} s",
             f"  recall@10 {self.recall10:.3f}{exact}",
         ]
         if self.tuning:
             name = next(iter(self.params)) if self.params else "param"
-            lines.append("  tuning: " + ", ".join(f"{v}: {r:.3f}" for v, r in self.tuning) + f" ({search_param_name(self.kind) or name} -> recall@10)")
+            lines.append(
+                "  tuning: "
+                + ", ".join(f"{v}: {r:.3f}" for v, r in self.tuning)
+                + f" ({search_param_name(self.kind) or name} -> recall@10)"
+            )
         if self.mutual_proximity:
             lines.append(f"  mutual proximity moments saved ({MP_FILE}): re-rank with --rerank mp")
         return "\n".join(lines)
@@ -223,15 +244,14 @@ class IndexReport:
 def read_index_meta(path: Path) -> dict[str, Any]:
     file = path / INDEX_META
     if not path.is_dir():
-        raise SearchIndexError(f"index folder not found: {path} (build it with `mixtape index EMBEDDINGS --out {path}`)")
-    meta = read_json_header(
-        file,
-        kind="index",
-        format_name=INDEX_FORMAT,
-        version=INDEX_VERSION,
-        missing_hint="the index is incomplete or this is not an index folder; re-run `mixtape index`",
+        raise SearchIndexError(
+            f"index folder not found: {path} (build it with `mixtape index EMBEDDINGS --out {path}`)"
+        )
+    meta = INDEX_FOLDER.read_header(
+        path,
         error=SearchIndexError,
         required=("kind", "n", "dim"),
+        hint="the index is incomplete or this is not an index folder; re-run `mixtape index`",
     )
     problems = _meta_problems(meta)
     if problems:
@@ -270,12 +290,16 @@ def read_faiss(file: Path) -> Any:
 
     try:
         with open(file, "rb") as f:
-            return faiss.read_index(faiss.PyCallbackIOReader(f.read))
+            return faiss.read_index(faiss.PyCallbackIOReader(f.read))  # type: ignore[attr-defined]  # not in faiss's stub
     except FileNotFoundError:
-        raise SearchIndexError(f"{file}: missing (the index folder is incomplete); rebuild it with `mixtape index`") from None
+        raise SearchIndexError(
+            f"{file}: missing (the index folder is incomplete); rebuild it with `mixtape index`"
+        ) from None
     except (RuntimeError, MemoryError) as err:  # MemoryError: std::bad_alloc for a damaged size field
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise SearchIndexError(f"{file}: not a readable FAISS index ({first}); rebuild it with `mixtape index`") from None
+        raise SearchIndexError(
+            f"{file}: not a readable FAISS index ({first}); rebuild it with `mixtape index`"
+        ) from None
 
 
 def changed_index_files(path: Path, meta: dict[str, Any]) -> list[tuple[Path, str]]:
@@ -284,7 +308,7 @@ def changed_index_files(path: Path, meta: dict[str, Any]) -> list[tuple[Path, st
     Empty for an index built before checksums were recorded."""
     recorded = meta.get("files")
     out: list[tuple[Path, str]] = []
-    for name, want in (recorded.items() if isinstance(recorded, dict) else []):
+    for name, want in recorded.items() if isinstance(recorded, dict) else []:
         file = path / str(name)
         try:
             got = file_checksum(file)
@@ -299,7 +323,9 @@ def changed_index_files(path: Path, meta: dict[str, Any]) -> list[tuple[Path, st
     return out
 
 
-def build_index(embeddings: str | Path, out: str | Path, settings: IndexSettings | None = None, force: bool = False) -> IndexReport:
+def build_index(
+    embeddings: str | Path, out: str | Path, settings: IndexSettings | None = None, force: bool = False
+) -> IndexReport:
     """Build the index of an embeddings folder into ``out`` (see the module docstring)."""
     import faiss
 
@@ -309,15 +335,31 @@ def build_index(embeddings: str | Path, out: str | Path, settings: IndexSettings
     out = Path(out)
     n, dim = len(emb), emb.dim
     if n == 0:
-        raise SearchIndexError(f"index: {emb.path} holds no track embeddings (all failed? see {emb.path / 'failures.tsv'})")
+        raise SearchIndexError(
+            f"index: {emb.path} holds no track embeddings (all failed? see {emb.path / 'failures.tsv'})"
+        )
     kind = choose_kind(n, cfg)
     if not force and (out / INDEX_META).exists():
         try:
             old = read_index_meta(out)
         except SearchIndexError:
             old = {}
-        if old.get("embeddings", {}).get("checksum") == emb.checksum and old.get("settings") == cfg.model_dump(mode="json"):
-            return IndexReport(out, old["kind"], old["n"], old["dim"], old["params"], old["recall10"], old["recall_queries"], old["build_seconds"], [], bool(old.get("mutual_proximity")), True)
+        if old.get("embeddings", {}).get("checksum") == emb.checksum and old.get("settings") == cfg.model_dump(
+            mode="json"
+        ):
+            return IndexReport(
+                out,
+                old["kind"],
+                old["n"],
+                old["dim"],
+                old["params"],
+                old["recall10"],
+                old["recall_queries"],
+                old["build_seconds"],
+                [],
+                bool(old.get("mutual_proximity")),
+                True,
+            )
     index = _new_index(kind, dim, n, cfg)
     if kind == "ivf":
         rng = np.random.default_rng(cfg.seed)
@@ -325,7 +367,9 @@ def build_index(embeddings: str | Path, out: str | Path, settings: IndexSettings
         sample = np.sort(rng.choice(n, size=n_train, replace=False))
         log.info("index: training %d IVF lists on %d sampled vectors", index.nlist, n_train)
         index.train(unit_rows(emb.vectors[sample]))
-    for block in progress(emb.blocks(ADD_BLOCK), desc=f"adding to {kind} index", total=-(-n // ADD_BLOCK), unit="block"):
+    for block in progress(
+        emb.blocks(ADD_BLOCK), desc=f"adding to {kind} index", total=-(-n // ADD_BLOCK), unit="block"
+    ):
         index.add(unit_rows(block))
     if kind == "ivf":
         index.make_direct_map()  # so a track's own vector can be read back for "similar to this track"
@@ -341,19 +385,28 @@ def build_index(embeddings: str | Path, out: str | Path, settings: IndexSettings
     if kind == "flat" or k < 1:
         recall = 1.0
     else:
-        exact_s, _ = drop_self(*exact_top_k(emb.blocks(ADD_BLOCK), queries, k + 1), q_rows, k)
+        exact_s, exact_i = exact_top_k(emb.blocks(ADD_BLOCK), queries, k + 1)
+        exact_s, _ = drop_self(exact_s, exact_i, q_rows, k)
         name = search_param_name(kind)
+        assert name is not None  # ivf or hnsw: both have one
         chosen, recall = None, 0.0
         for value in _candidate_params(kind, index):
             set_search_param(index, kind, value)
-            s, i = drop_self(*index.search(queries, k + 1), q_rows, k)
+            found_s, found_i = index.search(queries, k + 1)
+            s, i = drop_self(found_s, found_i, q_rows, k)
             r = recall_at_k(s, i, exact_s)
             tuning.append((value, r))
             chosen, recall = value, r
             if r >= cfg.target_recall:
                 break
         if recall < cfg.target_recall:
-            log.warning("index: recall@10 %.3f at the largest %s=%s is below the target %.2f", recall, name, chosen, cfg.target_recall)
+            log.warning(
+                "index: recall@10 %.3f at the largest %s=%s is below the target %.2f",
+                recall,
+                name,
+                chosen,
+                cfg.target_recall,
+            )
         params = {name: chosen}
         if kind == "ivf":
             params = {"nlist": int(index.nlist), **params}
@@ -365,29 +418,30 @@ def build_index(embeddings: str | Path, out: str | Path, settings: IndexSettings
         (out / MP_FILE).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     (out / INDEX_META).unlink(missing_ok=True)  # incomplete until the new metadata lands
-    index_hash = hashlib.blake2b(digest_size=16)  # the same digest as mixtape.io.file_checksum, without reading the file back
+    index_hash = hashlib.blake2b(
+        digest_size=16
+    )  # the same digest as mixtape.fileio.file_checksum, without reading the file back
     with atomic_open(out / INDEX_FILE, "wb") as f:
 
         def write(chunk: bytes) -> int:
             index_hash.update(chunk)
             return f.write(chunk)
 
-        faiss.write_index(index, faiss.PyCallbackIOWriter(write))
+        faiss.write_index(index, faiss.PyCallbackIOWriter(write))  # type: ignore[attr-defined]  # not in faiss's stub
     tracks_file = atomic_write_text(out / TRACKS_FILE, emb.tracks.to_tsv())
     files = {INDEX_FILE: index_hash.hexdigest(), TRACKS_FILE: file_checksum(tracks_file)}
     if cfg.mutual_proximity:
         files[MP_FILE] = file_checksum(out / MP_FILE)
     build_seconds = time.perf_counter() - started
+    recall_queries = nq if kind != "flat" else 0
     meta = {
-        "format": INDEX_FORMAT,
-        "version": INDEX_VERSION,
         "kind": kind,
         "metric": "inner product of L2-normalised vectors (cosine)",
         "n": n,
         "dim": dim,
         "params": params,
         "recall10": recall,
-        "recall_queries": nq if kind != "flat" else 0,
+        "recall_queries": recall_queries,
         "tuning": tuning,
         "build_seconds": build_seconds,
         "mutual_proximity": cfg.mutual_proximity,
@@ -397,7 +451,7 @@ def build_index(embeddings: str | Path, out: str | Path, settings: IndexSettings
         "faiss": faiss.__version__,
         "files": files,
     }
-    atomic_write_text(out / INDEX_META, json.dumps(meta, indent=2) + "\n")
-    report = IndexReport(out, kind, n, dim, params, recall, meta["recall_queries"], build_seconds, tuning, cfg.mutual_proximity)
+    INDEX_FOLDER.write_header(out, meta)
+    report = IndexReport(out, kind, n, dim, params, recall, recall_queries, build_seconds, tuning, cfg.mutual_proximity)
     log.info("index: %s", report.summary().replace("\n", ";"))
     return report

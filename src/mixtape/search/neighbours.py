@@ -8,16 +8,26 @@ read-only and safe to run from several threads at once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from mixtape.io import get_logger
+from mixtape.fileio import get_logger
 
 from .embeddings import TRACKS_FILE, read_meta, read_track_meta
-from .index import INDEX_FILE, INDEX_META, SearchIndexError, changed_index_files, read_faiss, read_index_meta, set_search_param, unit_rows
+from .index import (
+    INDEX_FILE,
+    INDEX_META,
+    SearchIndexError,
+    changed_index_files,
+    read_faiss,
+    read_index_meta,
+    set_search_param,
+    unit_rows,
+)
 from .rerank import MP_FILE, Moments, load_moments, mp_scores
 
 log = get_logger(__name__)
@@ -25,7 +35,7 @@ log = get_logger(__name__)
 RERANK_CANDIDATES = 100  # at least this many FAISS candidates are re-ranked by mutual proximity
 
 
-class UnknownTrackError(SearchIndexError, KeyError):
+class TrackNotIndexedError(SearchIndexError, KeyError):
     """A track id that is not in the index."""
 
     def __str__(self) -> str:
@@ -74,11 +84,25 @@ class SearchResult:
     def table(self) -> str:
         """A plain-text table: rank, score, track, artist, path."""
         header = ["#", "score", "track_id", "artist", "path"]
-        rows = [[str(n.rank), f"{n.score:.4f}" + (f" (mp {n.mp_score:.3f})" if n.mp_score is not None else ""), n.track.track_id, n.track.artist_id or "-", n.track.path] for n in self.neighbours]
+        rows = [
+            [
+                str(n.rank),
+                f"{n.score:.4f}" + (f" (mp {n.mp_score:.3f})" if n.mp_score is not None else ""),
+                n.track.track_id,
+                n.track.artist_id or "-",
+                n.track.path,
+            ]
+            for n in self.neighbours
+        ]
         widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
-        fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()  # noqa: E731
+
+        def fmt(r: Sequence[str]) -> str:
+            return "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+
         q = self.query
-        title = f"neighbours of {q.get('track_id') or q.get('name')}" + (f" (artist {q['artist_id']})" if q.get("artist_id") else "")
+        title = f"neighbours of {q.get('track_id') or q.get('name')}" + (
+            f" (artist {q['artist_id']})" if q.get("artist_id") else ""
+        )
         lines = [title, fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
         if not rows:
             lines.append("(no neighbour passed the filters)")
@@ -106,7 +130,10 @@ class SimilarIndex:
         self._album = _codes(tracks.albums)
         self._names = [Path(p).stem for p in tracks.paths]
         # utf-8 bytes (not numpy's 4-byte unicode): a million tracks' names stay tens of MB
-        haystack = [f"{t} {n} {a or ''} {b or ''}".lower().encode("utf-8") for t, n, a, b in zip(tracks.track_ids, self._names, tracks.artists, tracks.albums, strict=True)]
+        haystack = [
+            f"{t} {n} {a or ''} {b or ''}".lower().encode("utf-8")
+            for t, n, a, b in zip(tracks.track_ids, self._names, tracks.artists, tracks.albums, strict=True)
+        ]
         self._haystack = np.array(haystack, dtype=bytes)
 
     @classmethod
@@ -115,20 +142,34 @@ class SimilarIndex:
         so they are not hashed a second time."""
         path = Path(path)
         meta = read_index_meta(path)
-        changed = [] if verified else changed_index_files(path, meta)  # before FAISS parses a damaged file (see read_faiss)
+        changed = (
+            [] if verified else changed_index_files(path, meta)
+        )  # before FAISS parses a damaged file (see read_faiss)
         if changed:
             file, what = changed[0]
             raise SearchIndexError(f"{file}: {what}; rebuild the index with `mixtape index`")
         index = read_faiss(path / INDEX_FILE)
         tracks = read_track_meta(path / TRACKS_FILE)
         if index.ntotal != len(tracks) or index.ntotal != meta["n"] or index.d != meta["dim"]:
-            raise SearchIndexError(f"{path}: the FAISS index holds {index.ntotal} x {index.d}, {TRACKS_FILE} {len(tracks)} tracks, {INDEX_FILE.replace('faiss', 'json')} says {meta['n']} x {meta['dim']}: rebuild the index")
+            raise SearchIndexError(
+                f"{path}: the FAISS index holds {index.ntotal} x {index.d}, {TRACKS_FILE} {len(tracks)} tracks, "
+                f"{INDEX_FILE.replace('faiss', 'json')} says {meta['n']} x {meta['dim']}: rebuild the index"
+            )
         for name, value in meta.get("params", {}).items():
             if name in ("nprobe", "efSearch"):
                 try:
                     set_search_param(index, meta["kind"], value)
-                except (AttributeError, TypeError, ValueError, OverflowError, RuntimeError) as err:  # a kind FAISS's index is not
-                    raise SearchIndexError(f"{path / INDEX_META}: {name}={value!r} does not fit the {meta['kind']} index in {INDEX_FILE} ({err}); rebuild the index") from None
+                except (
+                    AttributeError,
+                    TypeError,
+                    ValueError,
+                    OverflowError,
+                    RuntimeError,
+                ) as err:  # a kind FAISS's index is not
+                    raise SearchIndexError(
+                        f"{path / INDEX_META}: {name}={value!r} does not fit the {meta['kind']} index in "
+                        f"{INDEX_FILE} ({err}); rebuild the index"
+                    ) from None
         moments = load_moments(path / MP_FILE, index.ntotal) if meta.get("mutual_proximity") else None
         _warn_if_stale(path, meta)
         return cls(path, meta, index, tracks, moments)
@@ -152,12 +193,22 @@ class SimilarIndex:
         except KeyError:
             hint = self.find(track_id, limit=3)[1]
             also = f"; did you mean {', '.join(self.tracks.track_ids[i] for i in hint)}?" if hint else ""
-            raise UnknownTrackError(f"track {track_id!r} is not in the index {self.path} ({len(self)} tracks){also}") from None
+            raise TrackNotIndexedError(
+                f"track {track_id!r} is not in the index {self.path} ({len(self)} tracks){also}"
+            ) from None
 
     def info(self, row: int) -> TrackInfo:
         d = float(self.tracks.durations[row])
         t = self.tracks
-        return TrackInfo(int(row), t.track_ids[row], self._names[row], t.artists[row], t.albums[row], t.paths[row], None if d != d else d)
+        return TrackInfo(
+            int(row),
+            t.track_ids[row],
+            self._names[row],
+            t.artists[row],
+            t.albums[row],
+            t.paths[row],
+            None if d != d else d,
+        )
 
     def audio_path(self, track_id: str) -> Path:
         """Where a track's audio is: looked up by id in the index, never built from a request."""
@@ -205,11 +256,16 @@ class SimilarIndex:
         if rerank not in ("none", "mp"):
             raise SearchIndexError(f"unknown re-ranking {rerank!r} (none or mp)")
         if rerank == "mp" and self.moments is None:
-            raise SearchIndexError(f"index {self.path} was built without mutual proximity; rebuild it with `mixtape index --mutual-proximity` to re-rank")
+            raise SearchIndexError(
+                f"index {self.path} was built without mutual proximity; rebuild it with `mixtape index "
+                "--mutual-proximity` to re-rank"
+            )
         q = unit_rows(np.asarray(query, dtype=np.float32).reshape(1, -1))
         if q.shape[1] != self.dim:
             raise SearchIndexError(f"query vector has {q.shape[1]} dims, the index {self.dim}")
-        a_code = self._artist[query_row] if query_row is not None else _codes_of(self.tracks.artists, self._artist, artist)
+        a_code = (
+            self._artist[query_row] if query_row is not None else _codes_of(self.tracks.artists, self._artist, artist)
+        )
         b_code = self._album[query_row] if query_row is not None else _codes_of(self.tracks.albums, self._album, album)
         excluding = (exclude_same_artist and a_code >= 0) or (exclude_same_album and b_code >= 0)
         n = len(self)
@@ -279,8 +335,11 @@ def _warn_if_stale(path: Path, meta: dict[str, Any]) -> None:
         return
     try:
         current = read_meta(emb).get("vectors_checksum")
-    except Exception:  # noqa: BLE001 - an unreadable embeddings folder is the embeddings' problem, not the index's
+    except Exception:  # an unreadable embeddings folder is the embeddings' problem, not the index's
         return
     if current != meta["embeddings"].get("checksum"):
-        log.warning("index %s is out of date: the embeddings in %s have changed since it was built; re-run `mixtape index`", path, emb)
-
+        log.warning(
+            "index %s is out of date: the embeddings in %s have changed since it was built; re-run `mixtape index`",
+            path,
+            emb,
+        )

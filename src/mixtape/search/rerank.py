@@ -22,7 +22,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from mixtape.errors import MixtapeError
-from mixtape.io import ARRAY_FILE_ERRORS, atomic_open, progress
+from mixtape.fileio import ARRAY_FILE_ERRORS, atomic_open, progress
 
 MP_FILE = "mutual_proximity.npz"
 BLOCK = 16384
@@ -85,16 +85,32 @@ def save_moments(path: Path, m: Moments) -> Path:
 def load_moments(path: Path, n: int | None = None) -> Moments:
     """The saved moments, checked for shape (``[n]`` per track when ``n`` is given, ``[D]`` and ``[D, D]``)."""
     try:
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:  # our own handle: numpy leaks its own when the file is damaged
-            m = Moments(*(np.asarray(z[k], dtype=np.float64) for k in ("mean", "std", "colsum", "gram")), int(z["n"]))
+        with (
+            open(path, "rb") as f,
+            np.load(f, allow_pickle=False) as z,
+        ):  # our own handle: numpy leaks its own when the file is damaged
+            mean, std, colsum, gram = (np.asarray(z[k], dtype=np.float64) for k in ("mean", "std", "colsum", "gram"))
+            m = Moments(mean, std, colsum, gram, int(z["n"]))
     except FileNotFoundError:
-        raise MixtapeError(f"{path}: missing; rebuild the index with `mixtape index --mutual-proximity` to re-rank with it") from None
+        raise MixtapeError(
+            f"{path}: missing; rebuild the index with `mixtape index --mutual-proximity` to re-rank with it"
+        ) from None
     except ARRAY_FILE_ERRORS as err:
         raise MixtapeError(f"{path}: unreadable ({type(err).__name__}: {err}); rebuild the index") from None
     tracks, dim = len(m.mean) if m.mean.ndim == 1 else -1, len(m.colsum) if m.colsum.ndim == 1 else -1
-    if tracks < 0 or m.std.shape != m.mean.shape or dim < 0 or m.gram.shape != (dim, dim) or m.n != tracks or (n is not None and tracks != n):
+    if (
+        tracks < 0
+        or m.std.shape != m.mean.shape
+        or dim < 0
+        or m.gram.shape != (dim, dim)
+        or m.n != tracks
+        or (n is not None and tracks != n)
+    ):
         shapes = ", ".join(f"{k} {list(np.shape(getattr(m, k)))}" for k in ("mean", "std", "colsum", "gram"))
-        raise MixtapeError(f"{path}: inconsistent moments ({shapes}, n={m.n}{'' if n is None else f'; the index holds {n} tracks'}); rebuild the index")
+        raise MixtapeError(
+            f"{path}: inconsistent moments ({shapes}, "
+            f"n={m.n}{'' if n is None else f'; the index holds {n} tracks'}); rebuild the index"
+        )
     return m
 
 

@@ -1,7 +1,16 @@
 """Contrastive pre-training (COLA bilinear / NT-Xent) on PyTorch Lightning, from the feature store
 and any pair strategy; checkpoints, logs, resume, and export of the trained encoder."""
 
-from mixtape.training.config import DataConfig, ModelConfig, OptimConfig, PretrainConfig, TrainerConfig, cpu_config, load_pretrain_config, parse_overrides
+from mixtape.training.config import (
+    DataConfig,
+    ModelConfig,
+    OptimConfig,
+    PretrainConfig,
+    TrainerConfig,
+    cpu_config,
+    load_pretrain_config,
+    parse_overrides,
+)
 
 __all__ = [
     "DataConfig",
@@ -15,16 +24,12 @@ __all__ = [
     "pretrain",
     "PretrainResult",
     "export_checkpoint",
-    "load_encoder",
-    "load_checkpoint_encoder",
 ]
 
 _LAZY = {
     "pretrain": "mixtape.training.run",
     "PretrainResult": "mixtape.training.run",
     "export_checkpoint": "mixtape.training.export",
-    "load_encoder": "mixtape.training.export",
-    "load_checkpoint_encoder": "mixtape.training.export",
 }
 
 

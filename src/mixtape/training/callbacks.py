@@ -14,7 +14,7 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import ProgressBar
 
-from mixtape.io import atomic_open, atomic_write_bytes, get_logger, progress
+from mixtape.fileio import atomic_open, atomic_write_bytes, get_logger, progress
 
 log = get_logger(__name__)
 
@@ -33,7 +33,7 @@ def saved_step(path: Path) -> int | None:
     """The global step a checkpoint file holds (None when it is missing or unreadable)."""
     try:
         return int(torch.load(path, map_location="cpu", weights_only=True)["global_step"])
-    except Exception:  # noqa: BLE001 - missing, torn or foreign: in every case not the step we want
+    except Exception:  # missing, torn or foreign: in every case not the step we want
         return None
 
 
@@ -57,9 +57,13 @@ class StepProgressBar(ProgressBar):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._enabled and trainer.is_global_zero:
-            self._bar = progress(None, desc="pretrain", total=trainer.max_steps, unit="step", initial=trainer.global_step)  # type: ignore[arg-type]
+            self._bar = progress(
+                None, desc="pretrain", total=trainer.max_steps, unit="step", initial=trainer.global_step
+            )
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         if self._bar is None:
             return
         self._bar.update(trainer.global_step - self._bar.n)
@@ -143,7 +147,15 @@ def _number(value: str) -> float | None:
 
 def plot_training_curve(metrics: dict[str, dict[int, float]], out: Path, title: str) -> Path | None:
     """Loss, in-batch accuracy and learning rate against the step, as one PNG (None when nothing was logged)."""
-    panels = [(k, label) for k, label in (("train/loss", "contrastive loss"), ("train/acc", "in-batch accuracy"), ("train/lr", "learning rate")) if metrics.get(k)]
+    panels = [
+        (k, label)
+        for k, label in (
+            ("train/loss", "contrastive loss"),
+            ("train/acc", "in-batch accuracy"),
+            ("train/lr", "learning rate"),
+        )
+        if metrics.get(k)
+    ]
     if panels and panels[-1][0] == "train/lr" and len(set(metrics["train/lr"].values())) == 1:
         panels.pop()  # a flat learning rate needs no plot
     if not panels:
@@ -163,7 +175,9 @@ def plot_training_curve(metrics: dict[str, dict[int, float]], out: Path, title: 
         ax.plot(steps, values, lw=1, alpha=0.45 if smooth > 1 else 1.0)
         if smooth > 1:
             kernel = np.ones(smooth) / smooth
-            ax.plot(steps[smooth - 1 :], np.convolve(values, kernel, mode="valid"), lw=1.6, label=f"mean of {smooth} logs")
+            ax.plot(
+                steps[smooth - 1 :], np.convolve(values, kernel, mode="valid"), lw=1.6, label=f"mean of {smooth} logs"
+            )
             ax.legend(loc="best", fontsize=8)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

@@ -24,7 +24,9 @@ class DataConfig(StrictConfig):
     store: Path = Field(description="feature store folder (written by `mixtape features`)")
     positives: Path = Field(description="positives folder of one pair strategy (written by `mixtape pairs`)")
     patch_frames: int = Field(128, ge=8, description="frames per patch (128 ≈ 2 s at hop 256, 16 kHz)")
-    batch_size: int = Field(256, ge=2, description="pairs per device and step; the negatives come from the global batch")
+    batch_size: int = Field(
+        256, ge=2, description="pairs per device and step; the negatives come from the global batch"
+    )
     workers: int = Field(4, ge=0, description="loader processes reading patches (0: read in the training process)")
     prefetch: int = Field(4, ge=1, description="batches each worker prepares ahead")
 
@@ -33,7 +35,9 @@ class ModelConfig(StrictConfig):
     """Encoder, COLA head (Dense 512 → LayerNorm → tanh) and the similarity that fills the score matrix."""
 
     backbone: str = "efficientnet_b0"
-    backbone_options: dict[str, Any] = Field(default_factory=dict, description="keyword options of the backbone factory")
+    backbone_options: dict[str, Any] = Field(
+        default_factory=dict, description="keyword options of the backbone factory"
+    )
     projection_dim: int = Field(512, ge=1)
     # Cosine / 0.1 rather than COLA's bilinear form: measured in docs/evidence.md, the bilinear form
     # starts with logits of standard deviation ~9 (W ~ N(0, 0.05²) over 512 tanh units), a saturated
@@ -67,7 +71,9 @@ class TrainerConfig(StrictConfig):
     keep_checkpoints: int = Field(3, ge=-1, description="periodic checkpoints kept besides last.ckpt (-1: all)")
     log_every: int = Field(50, ge=1, description="steps between logged metrics")
     seed: int = 0
-    trace_batches: bool = Field(False, description="append each step's anchor store indices to trace/batches-rank<R>.tsv (data-order audits)")
+    trace_batches: bool = Field(
+        False, description="append each step's anchor store indices to trace/batches-rank<R>.tsv (data-order audits)"
+    )
 
 
 class PretrainConfig(StrictConfig):
@@ -99,8 +105,13 @@ def load_pretrain_config(path: str | Path, overrides: dict[str, Any] | None = No
     return load_config(PretrainConfig, path, overrides)
 
 
-def cpu_config(store: str | Path, positives: str | Path, out: str | Path, max_steps: int = 150, batch_size: int = 32, seed: int = 0) -> PretrainConfig:
-    """The `small` backbone on one CPU (what `mixtape demo` and quick experiments run); checkpoints at the end and midway."""
+def cpu_config(
+    store: str | Path, positives: str | Path, out: str | Path, max_steps: int = 150, batch_size: int = 32, seed: int = 0
+) -> PretrainConfig:
+    """The `small` backbone on one CPU (what `mixtape demo` and quick experiments run).
+
+    Checkpoints at the end and midway.
+    """
     return PretrainConfig(
         data=DataConfig(store=Path(store), positives=Path(positives), batch_size=batch_size, workers=1),
         model=ModelConfig(backbone="small"),

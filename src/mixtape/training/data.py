@@ -22,8 +22,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from mixtape.errors import MixtapeError
-from mixtape.io import get_logger
+from mixtape.fileio import get_logger
 from mixtape.models import check_distinct_tracks
+from mixtape.text import and_more, quoted
 from mixtape.training.config import DataConfig
 
 log = get_logger(__name__)
@@ -68,7 +69,9 @@ class PairPlan(Sampler[BatchPlan]):
     batch without replaying or skipping any.
     """
 
-    def __init__(self, batches: BatchSource, batches_per_epoch: int, store_rows: np.ndarray, position: Callable[[], int]) -> None:
+    def __init__(
+        self, batches: BatchSource, batches_per_epoch: int, store_rows: np.ndarray, position: Callable[[], int]
+    ) -> None:
         if batches_per_epoch < 1:
             raise PairDataError("the pair sampler yields no batch per epoch")
         self._batches = batches
@@ -111,7 +114,7 @@ class PatchPairDataset(Dataset[dict[str, torch.Tensor]]):
             self._reader = PatchReader(FeatureStore.open(self.store_path), patch_frames=self.patch_frames)
         return self._reader
 
-    def __getitem__(self, plan: BatchPlan) -> dict[str, torch.Tensor]:  # type: ignore[override]
+    def __getitem__(self, plan: BatchPlan) -> dict[str, torch.Tensor]:
         check_distinct_tracks(plan.anchor_tracks, plan.positive_tracks, allow_self_pairs=self.allow_self_pairs)
         rng = np.random.default_rng([self.seed, plan.epoch, plan.batch, self.rank])
         patches = self._patches().random_patches(np.concatenate([plan.anchors, plan.positives]), rng)
@@ -145,7 +148,10 @@ class PairLoader(DataLoader):
         changed = {k: (state[k], v) for k, v in self.order.items() if k in state and state[k] != v}
         if changed:
             what = "; ".join(f"{k}: checkpoint {old!r}, now {new!r}" for k, (old, new) in changed.items())
-            raise PairDataError(f"cannot resume with the same data order, the run's data changed ({what}); start a new run folder instead")
+            raise PairDataError(
+                f"cannot resume with the same data order, the run's data changed ({what}); start a new run "
+                "folder instead"
+            )
 
 
 @dataclass
@@ -164,12 +170,13 @@ class PairData:
 
     def info(self) -> dict[str, Any]:
         """JSON-able facts recorded in the checkpoint and the export."""
-        return {"strategy": self.strategy, "anchors": self.n_anchors, "store_tracks": self.n_store_tracks, "store": str(self.store_path), "mel": self.mel}
-
-
-def _examples(ids: Sequence[str], k: int = 5) -> str:
-    shown = ", ".join(repr(str(i)) for i in ids[:k])
-    return shown + (f" and {len(ids) - k} more" if len(ids) > k else "")
+        return {
+            "strategy": self.strategy,
+            "anchors": self.n_anchors,
+            "store_tracks": self.n_store_tracks,
+            "store": str(self.store_path),
+            "mel": self.mel,
+        }
 
 
 def _strategies(positives: Any) -> set[str]:
@@ -208,7 +215,10 @@ def prepare_pair_data(cfg: DataConfig, world_size: int = 1) -> PairData:
     if len(store_ids) == 0:
         failed = len(getattr(store, "failures", []) or [])
         why = f"; {failed} track(s) failed extraction, see {Path(cfg.store) / 'failures.tsv'}" if failed else ""
-        raise PairDataError(f"feature store {cfg.store} holds no usable tracks{why} (run `mixtape features` on a tracks table with readable audio)")
+        raise PairDataError(
+            f"feature store {cfg.store} holds no usable tracks{why} (run `mixtape features` on a tracks table "
+            "with readable audio)"
+        )
     catalog_ids = list(positives.track_ids)
     rows = map_track_ids(catalog_ids, store_ids)
     used = tracks_in_use(positives)
@@ -217,18 +227,20 @@ def prepare_pair_data(cfg: DataConfig, world_size: int = 1) -> PairData:
         ids = [catalog_ids[i] for i in missing]
         raise PairDataError(
             f"positives {cfg.positives} (strategy '{positives.strategy}') do not match feature store {cfg.store}: "
-            f"{missing.size} of the {used.size} tracks they pair are not in the store ({len(store_ids)} tracks), e.g. {_examples(ids)}; "
-            "extract features for the same tracks table the pairs were built from"
+            f"{missing.size} of the {used.size} tracks they pair are not in the store ({len(store_ids)} tracks), e.g. "
+            f"{and_more(ids, show=quoted)}; extract features for the same tracks table the pairs were built from"
         )
     n_anchors = int(len(positives.anchors))
     if n_anchors == 0:
-        raise PairDataError(f"positives {cfg.positives} (strategy '{positives.strategy}') have no anchors: no track has a positive")
+        raise PairDataError(
+            f"positives {cfg.positives} (strategy '{positives.strategy}') have no anchors: no track has a positive"
+        )
     global_batch = cfg.batch_size * world_size
     if global_batch > n_anchors:
         per = f" ({cfg.batch_size} per device × {world_size} devices)" if world_size > 1 else ""
         raise PairDataError(
-            f"batch size {global_batch}{per} is larger than the {n_anchors} anchors of strategy '{positives.strategy}' in {cfg.positives}; "
-            "lower data.batch_size (a batch never holds a track twice)"
+            f"batch size {global_batch}{per} is larger than the {n_anchors} anchors of strategy '{positives.strategy}' "
+            f"in {cfg.positives}; lower data.batch_size (a batch never holds a track twice)"
         )
     mel = store.mel_config
     return PairData(
@@ -268,15 +280,35 @@ class PairDataModule(pl.LightningDataModule):
         trainer = self.trainer
         assert trainer is not None, "PairDataModule needs a trainer (it reads rank, world size and global step from it)"
         rank, world = trainer.global_rank, trainer.world_size
-        sampler = PairBatchSampler(self.data.positives, self.cfg.batch_size, seed=self.seed, rank=rank, world_size=world)
+        sampler = PairBatchSampler(
+            self.data.positives, self.cfg.batch_size, seed=self.seed, rank=rank, world_size=world
+        )
         # Plan the first epoch now (the sampler caches it): a strategy that cannot fill a batch
         # without repeating a track fails here with its own message, not inside the loader.
         sampler.plan(trainer.global_step // len(sampler))
-        plan = PairPlan(_batch_source(sampler), len(sampler), self.data.store_rows, position=lambda: trainer.global_step)
-        dataset = PatchPairDataset(self.data.store_path, self.cfg.patch_frames, self.seed, rank, self.data.allow_self_pairs)
+        plan = PairPlan(
+            _batch_source(sampler), len(sampler), self.data.store_rows, position=lambda: trainer.global_step
+        )
+        dataset = PatchPairDataset(
+            self.data.store_path, self.cfg.patch_frames, self.seed, rank, self.data.allow_self_pairs
+        )
         workers = self.cfg.workers
-        order = {"seed": self.seed, "batch_size": self.cfg.batch_size, "world_size": world, "strategy": self.data.strategy, "anchors": self.data.n_anchors, "batches_per_epoch": len(sampler)}
-        log.info("rank %d/%d: %d batches of %d pairs per epoch, %d loader workers", rank, world, len(sampler), self.cfg.batch_size, workers)
+        order = {
+            "seed": self.seed,
+            "batch_size": self.cfg.batch_size,
+            "world_size": world,
+            "strategy": self.data.strategy,
+            "anchors": self.data.n_anchors,
+            "batches_per_epoch": len(sampler),
+        }
+        log.info(
+            "rank %d/%d: %d batches of %d pairs per epoch, %d loader workers",
+            rank,
+            world,
+            len(sampler),
+            self.cfg.batch_size,
+            workers,
+        )
         return PairLoader(
             dataset,
             batch_size=None,

@@ -38,7 +38,7 @@ class _GatherWithGrad(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, local: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, local: Tensor) -> Tensor:
         rank, world = _world()
         parts = [torch.empty_like(local) for _ in range(world)]
         dist.all_gather(parts, local.contiguous())
@@ -46,7 +46,7 @@ class _GatherWithGrad(torch.autograd.Function):
         return torch.cat(parts, dim=0)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> Tensor:
         grad = grad.contiguous().clone()
         dist.all_reduce(grad, op=dist.ReduceOp.SUM)
         return grad[ctx.rank * ctx.rows : (ctx.rank + 1) * ctx.rows]
@@ -59,7 +59,9 @@ def _check_equal_rows(local: Tensor, world: int) -> None:
     dist.all_gather(sizes, rows)
     counts = [int(s.item()) for s in sizes]
     if len(set(counts)) != 1:
-        raise RuntimeError(f"ranks hold batches of different sizes {counts}; every rank needs the same batch size to gather negatives")
+        raise RuntimeError(
+            f"ranks hold batches of different sizes {counts}; every rank needs the same batch size to gather negatives"
+        )
 
 
 def gather_with_grad(local: Tensor, check_sizes: bool = False) -> Tensor:

@@ -8,65 +8,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from mixtape.io import file_checksum, get_logger
+from mixtape.fileio import file_checksum, get_logger
 from mixtape.models import Encoder
-from mixtape.models.weights import build_for_weights
-from mixtape.training.run import CheckpointMismatchError, read_checkpoint
+from mixtape.models.checkpoint import read_checkpoint_encoder
 
 log = get_logger(__name__)
 
 ONNX_FILE = "encoder.onnx"
 
 
-def load_checkpoint_encoder(path: str | Path) -> tuple[Encoder, dict[str, Any]]:
-    """The encoder of a pre-training checkpoint (CPU, eval mode) and what the export records about it."""
-    path = Path(path)
-    ckpt = read_checkpoint(path)
-    hp = ckpt["hyper_parameters"]
-    model = hp["model"]
-    options, info = model.get("backbone_options", {}), hp.get("data_info") or {}
-    patch_frames, step = hp.get("patch_frames", 128), ckpt.get("global_step", 0)
-    if not isinstance(options, dict) or not isinstance(info, dict) or not isinstance(info.get("mel", {}), dict) or not _is_count(patch_frames, 1) or not _is_count(step, 0):
-        raise CheckpointMismatchError(
-            f"{path}: damaged hyper-parameters (backbone_options {options!r}, data_info of type {type(info).__name__}, patch_frames {patch_frames!r}, global_step {step!r})"
-        )
-    prefix = "encoder."
-    state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if isinstance(k, str) and k.startswith(prefix)}
-    # Built only once its shapes match the weights: damaged hyper-parameters cannot make it allocate more than the checkpoint holds.
-    encoder = build_for_weights(
-        lambda: Encoder(model.get("backbone"), int(hp.get("n_mels", 96)), **options), state, str(path), CheckpointMismatchError, f"encoder weights do not fit backbone {model.get('backbone')!r}"
-    )
-    meta = {
-        "patch_frames": patch_frames,
-        "mel": info.get("mel", {}),
-        "strategy": info.get("strategy"),
-        "step": step,
-        "similarity": model.get("similarity"),
-        "checkpoint": str(path),
-    }
-    return encoder.eval(), meta
-
-
-def _is_count(value: Any, least: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= least
-
-
-def load_encoder(path: str | Path) -> Encoder:
-    """An encoder from a pre-training checkpoint (``.ckpt``) or from an export folder; CPU, eval mode."""
-    path = Path(path)
-    if path.is_dir():
-        from mixtape.models.export import load_exported
-
-        return load_exported(path)
-    return load_checkpoint_encoder(path)[0]
-
-
-def onnx_max_difference(encoder: Encoder, onnx_path: Path, patch_frames: int, batch: int = 4, seed: int = 0) -> float | None:
+def onnx_max_difference(
+    encoder: Encoder, onnx_path: Path, patch_frames: int, batch: int = 4, seed: int = 0
+) -> float | None:
     """Largest absolute difference between ONNX Runtime and torch on random patches (None without onnxruntime)."""
     try:
         import onnxruntime as ort
@@ -92,9 +49,16 @@ class ExportResult:
     onnx_max_diff: float | None
 
     def summary(self) -> str:
-        lines = [f"exported {self.backbone} encoder ({self.embedding_dim}-d) to {self.out_dir}", f"  safetensors + config: {self.config}"]
+        lines = [
+            f"exported {self.backbone} encoder ({self.embedding_dim}-d) to {self.out_dir}",
+            f"  safetensors + config: {self.config}",
+        ]
         if self.onnx is not None:
-            check = "not checked (onnxruntime not installed)" if self.onnx_max_diff is None else f"max |onnx - torch| = {self.onnx_max_diff:.2e}"
+            check = (
+                "not checked (onnxruntime not installed)"
+                if self.onnx_max_diff is None
+                else f"max |onnx - torch| = {self.onnx_max_diff:.2e}"
+            )
             lines.append(f"  onnx: {self.onnx} ({check})")
         return "\n".join(lines)
 
@@ -108,7 +72,7 @@ def export_checkpoint(checkpoint: str | Path, out_dir: str | Path, onnx: bool = 
     from mixtape.models.export import CONFIG_FILE, export_onnx, export_safetensors
 
     out_dir = Path(out_dir)
-    encoder, meta = load_checkpoint_encoder(checkpoint)
+    encoder, meta = read_checkpoint_encoder(checkpoint)
     meta["checkpoint_checksum"] = file_checksum(checkpoint)
     (out_dir / CONFIG_FILE).unlink(missing_ok=True)  # the folder is incomplete until the new JSON lands
     onnx_path, diff = None, None

@@ -29,7 +29,10 @@ class TrainingDivergedError(MixtapeError, RuntimeError):
 
 
 def lr_factor(step: int, warmup_steps: int, max_steps: int, schedule: str) -> float:
-    """Multiplier of the base learning rate at optimiser step ``step`` (0-based): linear warm-up, then flat or cosine to 0."""
+    """Multiplier of the base learning rate at optimiser step ``step`` (0-based).
+
+    Linear warm-up, then flat or cosine to 0.
+    """
     if warmup_steps > 0 and step < warmup_steps:
         return (step + 1) / warmup_steps
     if schedule == "cosine":
@@ -46,7 +49,12 @@ def mask_shared_tracks(scores: Tensor, anchor_ids: Tensor, positive_ids: Tensor)
     false negative, so it is removed from the softmax instead.
     """
     a, p = anchor_ids[:, None], positive_ids[:, None]
-    shared = (a == anchor_ids[None, :]) | (a == positive_ids[None, :]) | (p == anchor_ids[None, :]) | (p == positive_ids[None, :])
+    shared = (
+        (a == anchor_ids[None, :])
+        | (a == positive_ids[None, :])
+        | (p == anchor_ids[None, :])
+        | (p == positive_ids[None, :])
+    )
     shared.fill_diagonal_(False)
     return scores.masked_fill(shared, float("-inf"))
 
@@ -55,7 +63,7 @@ def cut_torn_line(path: Path) -> None:
     """Drop a partial last line of an append-only text journal (what a process killed mid-write leaves),
     so the next line appended starts on a line of its own."""
     try:
-        f = open(path, "rb+")  # noqa: SIM115 - closed below; the file is scanned backwards from its end
+        f = open(path, "rb+")  # closed below; the file is scanned backwards from its end
     except FileNotFoundError:
         return
     with f:
@@ -100,7 +108,9 @@ class ContrastivePretrainer(pl.LightningModule):
         self.max_steps = max_steps
         self.encoder = Encoder(self.model_cfg.backbone, n_mels, **self.model_cfg.backbone_options)
         self.head = ProjectionHead(self.encoder.embedding_dim, self.model_cfg.projection_dim)
-        self.similarity = build_similarity(self.model_cfg.similarity, self.model_cfg.projection_dim, self.model_cfg.temperature)
+        self.similarity = build_similarity(
+            self.model_cfg.similarity, self.model_cfg.projection_dim, self.model_cfg.temperature
+        )
         self.trace_dir = Path(trace_dir) if trace_dir else None
         self._interval_start: float | None = None
         self._interval_samples = 0
@@ -109,7 +119,9 @@ class ContrastivePretrainer(pl.LightningModule):
         """Patches [B, n_mels, T] → encoder embeddings [B, D] (the representation that is evaluated)."""
         return self.encoder(patches)
 
-    def scores(self, anchors: Tensor, positives: Tensor, anchor_ids: Tensor | None = None, positive_ids: Tensor | None = None) -> Tensor:
+    def scores(
+        self, anchors: Tensor, positives: Tensor, anchor_ids: Tensor | None = None, positive_ids: Tensor | None = None
+    ) -> Tensor:
         """The global score matrix [G, G] of a local batch of patch pairs (G = world size × B).
 
         With several ranks the track ids (store rows) are gathered too, and pairs of the global
@@ -148,8 +160,10 @@ class ContrastivePretrainer(pl.LightningModule):
         self._interval_samples += int(batch["anchor"].shape[0]) * self.trainer.world_size
         if self._interval_start is None:
             self._interval_start, self._interval_samples = now, 0
-        elif self.global_step % self.trainer.log_every_n_steps == 0 and now > self._interval_start:
-            self.log("train/samples_per_s", self._interval_samples / (now - self._interval_start), on_step=True, batch_size=1)
+        elif self.global_step % self.trainer.log_every_n_steps == 0 and now > self._interval_start:  # type: ignore[attr-defined]
+            self.log(
+                "train/samples_per_s", self._interval_samples / (now - self._interval_start), on_step=True, batch_size=1
+            )
             self._interval_start, self._interval_samples = now, 0
         if self.trace_dir is not None:
             self._trace(batch)
@@ -188,6 +202,8 @@ class ContrastivePretrainer(pl.LightningModule):
         optimizer = cls(self.parameters(), lr=o.lr, weight_decay=o.weight_decay)
         if o.schedule == "none" and o.warmup_steps == 0:
             return optimizer
-        factor = functools.partial(lr_factor, warmup_steps=o.warmup_steps, max_steps=self.max_steps, schedule=o.schedule)
+        factor = functools.partial(
+            lr_factor, warmup_steps=o.warmup_steps, max_steps=self.max_steps, schedule=o.schedule
+        )
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}

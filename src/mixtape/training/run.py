@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import pickle
 import re
 import time
 from dataclasses import dataclass
@@ -30,7 +29,8 @@ import torch
 
 from mixtape.config import save_config
 from mixtape.errors import MixtapeError
-from mixtape.io import atomic_write_text, file_checksum, get_logger
+from mixtape.fileio import atomic_write_text, file_checksum, get_logger
+from mixtape.models.checkpoint import CheckpointMismatchError, read_checkpoint
 from mixtape.training.config import PretrainConfig
 
 log = get_logger(__name__)
@@ -41,10 +41,6 @@ LAST = "last.ckpt"
 
 class RunFolderError(MixtapeError, ValueError):
     """A run folder that cannot be used as asked (checkpoints present without --resume, ...)."""
-
-
-class CheckpointMismatchError(MixtapeError, ValueError):
-    """A checkpoint that does not fit the config it is resumed or exported with (another backbone, ...)."""
 
 
 @dataclass
@@ -100,33 +96,14 @@ def resume_checkpoint(run_dir: Path) -> tuple[Path, dict[str, Any]] | None:
     return best
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """A Lightning checkpoint as a dict (tensors on CPU), with a clear error for anything else."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointMismatchError(f"checkpoint not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:  # torch's own text suggests an unsafe load: say what the file is instead
-        found = re.search(r"GLOBAL (\S+)", str(err))
-        what = f"it holds Python objects ({found[1]}) that a safe load refuses" if found else "damaged, truncated, or not a PyTorch checkpoint file"
-        raise CheckpointMismatchError(f"{path}: not a readable checkpoint ({what})") from None
-    except Exception as err:  # torch raises several types for a torn or foreign file
-        first = (str(err).strip().splitlines() or [""])[0]
-        raise CheckpointMismatchError(f"{path}: not a readable checkpoint (damaged, truncated, or not a PyTorch checkpoint file; {type(err).__name__}: {first})") from None
-    hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
-    if not isinstance(hp, dict) or not isinstance(hp.get("model"), dict) or not isinstance(ckpt.get("state_dict"), dict):
-        raise CheckpointMismatchError(f"{path}: not a mixtape pre-training checkpoint (no model hyper-parameters)")
-    return ckpt
-
-
 def check_resume(ckpt: dict[str, Any], path: Path, config: PretrainConfig) -> None:
     """Refuse to resume a checkpoint whose model differs from the config's, naming both."""
     saved = ckpt["hyper_parameters"]["model"]
     current = config.model.model_dump(mode="json")
     if saved.get("backbone") != current["backbone"]:
         raise CheckpointMismatchError(
-            f"cannot resume {path}: it holds a '{saved.get('backbone')}' backbone but the config asks for '{current['backbone']}' "
+            f"cannot resume {path}: it holds a '{saved.get('backbone')}' backbone but the config asks for "
+            f"'{current['backbone']}' "
             "(use another --out for a new model, or set model.backbone back)"
         )
     changed = [f"model.{k}: checkpoint {saved.get(k)!r}, config {v!r}" for k, v in current.items() if saved.get(k) != v]
@@ -160,8 +137,8 @@ def check_resume_features(ckpt: dict[str, Any], path: Path, store_mel: dict[str,
     diff = [f"{k}: checkpoint {ours[k]!r}, store {theirs.get(k)!r}" for k in ours if ours[k] != theirs.get(k)]
     if diff:
         raise CheckpointMismatchError(
-            f"cannot resume {path}: it was trained on log-mel features made with other settings than feature store {store} "
-            f"({'; '.join(diff)}); resume with the store it was trained on, or start a new run folder"
+            f"cannot resume {path}: it was trained on log-mel features made with other settings than feature store "
+            f"{store} ({'; '.join(diff)}); resume with the store it was trained on, or start a new run folder"
         )
 
 
@@ -279,7 +256,9 @@ def pretrain(config: PretrainConfig, resume: bool = False) -> PretrainResult:
     elif resume:
         log.info("--resume: no checkpoint in %s yet, starting a new run", out / CHECKPOINT_DIR)
     elif any((out / CHECKPOINT_DIR).glob("*.ckpt")):
-        raise RunFolderError(f"run folder {out} already holds checkpoints; pass --resume to continue it, or choose another --out")
+        raise RunFolderError(
+            f"run folder {out} already holds checkpoints; pass --resume to continue it, or choose another --out"
+        )
 
     pl.seed_everything(config.trainer.seed, workers=False, verbose=False)
     trainer = _build_trainer(config)
@@ -301,9 +280,16 @@ def pretrain(config: PretrainConfig, resume: bool = False) -> PretrainResult:
     if trainer.is_global_zero:
         save_config(config, out / "config.yaml")
     log.info(
-        "pretraining %s (%s similarity) on strategy '%s': %d anchors, global batch %d, %d steps, precision %s, %d device(s)",
-        config.model.backbone, config.model.similarity, data.strategy, data.n_anchors, global_batch, config.trainer.max_steps,
-        trainer.precision, trainer.world_size,
+        "pretraining %s (%s similarity) on strategy '%s': %d anchors, global batch %d, %d steps, precision %s, "
+        "%d device(s)",
+        config.model.backbone,
+        config.model.similarity,
+        data.strategy,
+        data.n_anchors,
+        global_batch,
+        config.trainer.max_steps,
+        trainer.precision,
+        trainer.world_size,
     )
     datamodule = PairDataModule(data, config.data, seed=config.trainer.seed)
     try:
@@ -322,7 +308,9 @@ def pretrain(config: PretrainConfig, resume: bool = False) -> PretrainResult:
 
     curve = None
     if trainer.is_global_zero:
-        curve = plot_training_curve(read_metrics(out / "logs"), out / "training_curve.png", f"{config.model.backbone} · {data.strategy}")
+        curve = plot_training_curve(
+            read_metrics(out / "logs"), out / "training_curve.png", f"{config.model.backbone} · {data.strategy}"
+        )
     result = PretrainResult(
         run_dir=out,
         checkpoint=last,

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from mixtape.errors import MixtapeError
-from mixtape.io import atomic_write_text, get_logger, progress
+from mixtape.fileio import atomic_write_text, get_logger, progress
+from mixtape.text import and_more
 from mixtape.workers import exit_with_process
 from mixtape.world.latent import build_catalogue, purpose_rng
 from mixtape.world.playlists import make_playlists
@@ -26,8 +27,7 @@ from mixtape.world.sizes import SIZES
 from mixtape.world.tags import FAMILIES, SPLITS, assign_splits
 from mixtape.world.triplets import make_triplets
 from mixtape.world.writers import (
-    FORMAT,
-    FORMAT_VERSION,
+    WORLD_FOLDER,
     world_document,
     write_mpd_slices,
     write_splits,
@@ -70,7 +70,7 @@ class World:
             playlists=root / "playlists",
             heldout=root / "heldout",
             triplets=root / "triplets.csv",
-            world_json=root / "world.json",
+            world_json=WORLD_FOLDER.header_path(root),
         )
 
     @classmethod
@@ -78,16 +78,28 @@ class World:
         """Reopen a complete world folder; world.json is written last, so its presence means complete."""
         world = cls.at(root)
         if not world.world_json.is_file():
-            raise WorldError(f"{world.root} is not a complete mixtape world ({world.world_json.name} missing); run `mixtape synth --out {world.root}` to build or finish it")
-        missing = [p for p in (world.tracks, world.tags, world.splits, world.playlists, world.heldout, world.triplets) if not p.exists()]
+            raise WorldError(
+                f"{world.root} is not a complete mixtape world ({world.world_json.name} missing); run "
+                f"`mixtape synth --out {world.root}` to build or finish it"
+            )
+        missing = [
+            p
+            for p in (world.tracks, world.tags, world.splits, world.playlists, world.heldout, world.triplets)
+            if not p.exists()
+        ]
         if missing:
-            raise WorldError(f"world at {world.root} lacks {', '.join(str(p.relative_to(world.root)) for p in missing)}; re-run `mixtape synth --out {world.root}` to repair it")
+            raise WorldError(
+                f"world at {world.root} lacks {', '.join(str(p.relative_to(world.root)) for p in missing)}; "
+                f"re-run `mixtape synth --out {world.root}` to repair it"
+            )
         return world
 
     def split_file(self, family: str, split: str) -> Path:
         """e.g. split_file("genre", "train") -> splits/autotagging_genre-train.tsv."""
         if family not in FAMILIES or split not in SPLITS:
-            raise WorldError(f"no split file for family {family!r} / split {split!r}; families {FAMILIES}, splits {SPLITS}")
+            raise WorldError(
+                f"no split file for family {family!r} / split {split!r}; families {FAMILIES}, splits {SPLITS}"
+            )
         return self.splits / f"autotagging_{family}-{split}.tsv"
 
     def latent(self) -> dict[str, Any]:
@@ -120,10 +132,15 @@ class World:
                 f"mixtape world at {self.root} (size {meta.get('size')}, seed {meta.get('seed')})",
                 f"  tracks     {len(rows)} by {artists} artists on {albums} albums,"
                 f" {durations.sum() / 3600:.2f} h of audio (22.05 kHz WAV)",
-                f"  playlists  {train[0]} for training + {held[0]} held out (tracks per playlist: median {np.median(lengths):.0f}, max {lengths.max():.0f})",
-                "  tags       " + ", ".join(f"{fam} {len(tags)}" for fam, tags in families.items()) + f" (mean {np.mean([len(t) for t in tag_rows]):.1f} per track)",
-                f"  splits     train {split_sizes[0]} / validation {split_sizes[1]} / test {split_sizes[2]} tracks (artist-disjoint)",
-                f"  triplets   {_count_lines(self, self.triplets)} (dim-sim style, {triplets.get('votes_per_triplet', 0) if isinstance(triplets, dict) else 0} votes each)",
+                f"  playlists  {train[0]} for training + {held[0]} held out (tracks per playlist: median "
+                f"{np.median(lengths):.0f}, max {lengths.max():.0f})",
+                "  tags       "
+                + ", ".join(f"{fam} {len(tags)}" for fam, tags in families.items())
+                + f" (mean {np.mean([len(t) for t in tag_rows]):.1f} per track)",
+                f"  splits     train {split_sizes[0]} / validation {split_sizes[1]} / test {split_sizes[2]} "
+                "tracks (artist-disjoint)",
+                f"  triplets   {_count_lines(self, self.triplets)} (dim-sim style, "
+                f"{triplets.get('votes_per_triplet', 0) if isinstance(triplets, dict) else 0} votes each)",
             ]
         )
 
@@ -136,7 +153,10 @@ def _reading(world: World, path: Path) -> Iterator[None]:
     except WorldError:
         raise
     except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError, csv.Error) as err:
-        raise WorldError(f"{path}: unreadable ({type(err).__name__}: {err}); re-run `mixtape synth --out {world.root}` to rebuild the world") from None
+        raise WorldError(
+            f"{path}: unreadable ({type(err).__name__}: {err}); re-run `mixtape synth --out {world.root}` to "
+            "rebuild the world"
+        ) from None
 
 
 def _count_lines(world: World, path: Path) -> int:
@@ -169,16 +189,18 @@ def _tables_complete(world: World) -> bool:
 def _claim(root: Path, size: str, seed: int) -> None:
     """Refuse to mix two worlds in one folder or to write into an unrelated non-empty folder."""
     marker = root / MARKER
-    wanted = {"format": FORMAT, "version": FORMAT_VERSION, "size": size, "seed": seed}
+    wanted = WORLD_FOLDER.header(size=size, seed=seed)
     if marker.is_file():
         try:
             found = json.loads(marker.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
-            raise WorldError(f"{marker}: unreadable world marker ({err}); delete the folder or choose another --out") from None
+            raise WorldError(
+                f"{marker}: unreadable world marker ({err}); delete the folder or choose another --out"
+            ) from None
         if found != wanted:
             raise WorldError(
-                f"{root} holds a world with size={found.get('size')} seed={found.get('seed')}, not size={size} seed={seed}; "
-                "choose another --out or delete that folder"
+                f"{root} holds a world with size={found.get('size')} seed={found.get('seed')}, not size={size} "
+                f"seed={seed}; choose another --out or delete that folder"
             )
         return
     if root.exists() and any(root.iterdir()):
@@ -203,7 +225,12 @@ def _render(specs: list[TrackSpec], workers: int) -> list[str]:
     if workers <= 1 or len(specs) < 4:
         return collect(map(render_to_file, specs))
     # exit_with_process: a kill -9 of the run would otherwise leave the fork server and its workers idle forever
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("forkserver"), initializer=exit_with_process, initargs=(os.getpid(),))
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=mp.get_context("forkserver"),
+        initializer=exit_with_process,
+        initargs=(os.getpid(),),
+    )
     try:
         failures = collect(pool.map(render_to_file, specs, chunksize=max(1, min(8, len(specs) // (4 * workers)))))
     except BaseException:
@@ -237,15 +264,25 @@ def synth(out_dir: str | Path, size: str = "tiny", seed: int = 0, workers: int |
     if not todo and _tables_complete(world):
         log.info("world %s seed %d at %s is already complete; nothing to do", size, seed, root)
         return world
-    log.info("world %s seed %d: %d tracks, %d to render (%d already on disk), %d workers", size, seed, len(specs), len(todo), len(specs) - len(todo), workers)
+    log.info(
+        "world %s seed %d: %d tracks, %d to render (%d already on disk), %d workers",
+        size,
+        seed,
+        len(specs),
+        len(todo),
+        len(specs) - len(todo),
+        workers,
+    )
     failures = _render(todo, workers)
     if failures:
-        listed = "\n  ".join(failures[:20]) + (f"\n  ... and {len(failures) - 20} more" if len(failures) > 20 else "")
+        listed = and_more(failures, 20, sep="\n  ")
         raise WorldError(f"{len(failures)} of {len(todo)} tracks failed to render (re-run to retry them):\n  {listed}")
     t_audio = time.perf_counter()
 
     artist_split = assign_splits(cat, purpose_rng(seed, "splits"))
-    playlists = make_playlists(cat, spec.n_playlists, spec.heldout_fraction, purpose_rng(seed, "playlists"), spec.playlist_median)
+    playlists = make_playlists(
+        cat, spec.n_playlists, spec.heldout_fraction, purpose_rng(seed, "playlists"), spec.playlist_median
+    )
     trip = make_triplets(cat, spec.n_triplets, purpose_rng(seed, "triplets"))
     write_tracks_csv(world.tracks, cat)
     write_tags(world.tags, cat)
@@ -256,6 +293,12 @@ def synth(out_dir: str | Path, size: str = "tiny", seed: int = 0, workers: int |
     write_world_json(world.world_json, world_document(cat, artist_split, playlists, trip))
     log.info(
         "world written to %s in %.1fs (audio %.1fs): %d tracks, %d playlists (%d held out), %d triplets",
-        root, time.perf_counter() - t0, t_audio - t0, len(specs), len(playlists), sum(p.heldout for p in playlists), len(trip.anchor),
+        root,
+        time.perf_counter() - t0,
+        t_audio - t0,
+        len(specs),
+        len(playlists),
+        sum(p.heldout for p in playlists),
+        len(trip.anchor),
     )
     return World.load(root)

@@ -191,7 +191,11 @@ def _artist_track_counts(rng: np.random.Generator, n_artists: int, n_tracks: int
 def _album_sizes(rng: np.random.Generator, count: int) -> np.ndarray:
     """Split one artist's tracks into albums of about 8, each album at least 2 tracks when possible."""
     n_albums = int(np.clip(1 + (count - 1) // 8 + (rng.random() < 0.3), 1, max(1, count // 2)))
-    return 2 + rng.multinomial(count - 2 * n_albums, np.full(n_albums, 1.0 / n_albums)) if count >= 2 * n_albums else np.array([count])
+    return (
+        2 + rng.multinomial(count - 2 * n_albums, np.full(n_albums, 1.0 / n_albums))
+        if count >= 2 * n_albums
+        else np.array([count])
+    )
 
 
 def build_catalogue(size: WorldSize, seed: int) -> Catalogue:
@@ -255,7 +259,9 @@ def build_catalogue(size: WorldSize, seed: int) -> Catalogue:
 
     # Tempo, key, mode, energy, brightness.
     tempo_lo, tempo_hi = genre_vector("tempo", 0)[genre], genre_vector("tempo", 1)[genre]
-    habit = np.clip(artists.tempo_habit[track_artist] + albums.tempo_shift[track_album] + rng_trk.normal(0, 0.12, n), 0, 1)
+    habit = np.clip(
+        artists.tempo_habit[track_artist] + albums.tempo_shift[track_album] + rng_trk.normal(0, 0.12, n), 0, 1
+    )
     n_mood = moods.sum(axis=1)
 
     def mood_mean(field: str) -> np.ndarray:  # a two-mood track sits between its moods
@@ -264,7 +270,9 @@ def build_catalogue(size: WorldSize, seed: int) -> Catalogue:
     tempo = np.round(np.clip((tempo_lo + habit * (tempo_hi - tempo_lo)) * mood_mean("tempo_mult"), 55, 210), 1)
     major = rng_trk.random(n) < mood_mean("major_prob")
     energy = np.clip(mood_mean("energy") + genre_vector("energy")[genre] + rng_trk.normal(0, 0.08, n), 0.02, 0.98)
-    brightness = np.clip(0.5 * mood_mean("brightness") + artists.brightness[track_artist] + rng_trk.normal(0, 0.1, n), -1, 1)
+    brightness = np.clip(
+        0.5 * mood_mean("brightness") + artists.brightness[track_artist] + rng_trk.normal(0, 0.1, n), -1, 1
+    )
     key = rng_trk.integers(0, 12, n)
     duration = np.round(size.duration * rng_trk.uniform(0.85, 1.15, n), 1)
     pop = artists.popularity[track_artist] * rng_trk.lognormal(0.0, 0.8, n)

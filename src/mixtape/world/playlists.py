@@ -8,6 +8,7 @@ tend to share mood and genre even when their artists differ: the signal playlist
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +51,10 @@ def theme_pools(cat: Catalogue) -> dict[tuple[str, str], np.ndarray]:
             masks["genre+mood", f"{genre}+{mood}"] = (t.genre == g) & t.moods[:, m]
     for act in ACTIVITY_SPECS:
         masks["activity", act.name] = (
-            (t.tempo >= act.tempo[0]) & (t.tempo <= act.tempo[1]) & (t.energy >= act.energy[0]) & (t.energy <= act.energy[1])
+            (t.tempo >= act.tempo[0])
+            & (t.tempo <= act.tempo[1])
+            & (t.energy >= act.energy[0])
+            & (t.energy <= act.energy[1])
         )
     return {k: np.flatnonzero(v) for k, v in masks.items() if v.sum() >= MIN_POOL}
 
@@ -70,7 +74,9 @@ def _pool(tracks: np.ndarray, weights: np.ndarray, n: int) -> _Pool:
     return _Pool(tracks, np.cumsum(weights[tracks]), mask)
 
 
-def _weighted_sample(rng: np.random.Generator, pool: _Pool, weights: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.ndarray:
+def _weighted_sample(
+    rng: np.random.Generator, pool: _Pool, weights: np.ndarray, k: int, exclude: np.ndarray | None = None
+) -> np.ndarray:
     """k distinct pool tracks with probability ~ popularity, none where ``exclude`` (bool over tracks) is set.
 
     Draws with replacement from the CDF and keeps the first distinct ones (cost ~k, not ~pool size);
@@ -78,7 +84,9 @@ def _weighted_sample(rng: np.random.Generator, pool: _Pool, weights: np.ndarray,
     """
     if k <= 0:
         return pool.tracks[:0]
-    draws = pool.tracks[np.searchsorted(pool.cdf, rng.random(4 * k + 8) * pool.cdf[-1], side="right").clip(0, len(pool.tracks) - 1)]
+    draws = pool.tracks[
+        np.searchsorted(pool.cdf, rng.random(4 * k + 8) * pool.cdf[-1], side="right").clip(0, len(pool.tracks) - 1)
+    ]
     if exclude is not None:
         draws = draws[~exclude[draws]]
     _, first = np.unique(draws, return_index=True)
@@ -99,7 +107,7 @@ def _album_run(rng: np.random.Generator, album: np.ndarray, seed_track: int) -> 
     """
     lo = int(np.searchsorted(album, album[seed_track], side="left"))
     hi = int(np.searchsorted(album, album[seed_track], side="right"))
-    run = int(min(rng.integers(2, 6), hi - lo))
+    run = min(int(rng.integers(2, 6)), hi - lo)
     start = lo + int(rng.integers(0, hi - lo - run + 1))
     return np.arange(start, start + run)
 
@@ -116,7 +124,7 @@ def make_playlists(
     kinds = [k for k in THEME_KINDS if by_kind[k]]
     kind_p = np.array([THEME_WEIGHTS[THEME_KINDS.index(k)] for k in kinds])
     kind_p /= kind_p.sum()
-    drafts = []
+    drafts: list[dict[str, Any]] = []  # every Playlist field but pid and heldout
     for _ in range(n_playlists):
         kind = kinds[int(rng.choice(len(kinds), p=kind_p))]
         key = by_kind[kind][int(rng.integers(0, len(by_kind[kind])))]
@@ -142,15 +150,24 @@ def make_playlists(
         name = playlist_name(rng, kind, key[1])
         followers = int(1 + np.floor(rng.pareto(1.3)))
         modified = int(rng.integers(*MODIFIED_RANGE))
-        drafts.append((name, kind, key[1], tracks, flags, run_at, followers, modified, bool(rng.random() < 0.03)))
+        drafts.append(
+            {
+                "name": name,
+                "kind": kind,
+                "theme": key[1],
+                "tracks": tracks,
+                "off_theme": flags,
+                "album_run": run_at,
+                "num_followers": followers,
+                "modified_at": modified,
+                "collaborative": bool(rng.random() < 0.03),
+            }
+        )
     n_heldout = int(round(heldout_fraction * n_playlists))
     heldout = np.zeros(n_playlists, dtype=bool)
     heldout[rng.choice(n_playlists, n_heldout, replace=False)] = True
     order = np.concatenate([np.flatnonzero(~heldout), np.flatnonzero(heldout)])
-    return [
-        Playlist(pid, *drafts[i][:6], bool(heldout[i]), *drafts[i][6:])
-        for pid, i in enumerate(order)
-    ]
+    return [Playlist(pid=pid, heldout=bool(heldout[i]), **drafts[i]) for pid, i in enumerate(order)]
 
 
 def cooccurring_pairs(playlists: list[Playlist], heldout: bool = False) -> np.ndarray:

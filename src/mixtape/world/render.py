@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mixtape.io import atomic_write_bytes
+from mixtape.fileio import atomic_write_bytes
 from mixtape.world.latent import ARTIST_SOUND_KEY, RENDER_KEY, Catalogue, item_seed
 from mixtape.world.score import compose
 from mixtape.world.sizes import SAMPLE_RATE
@@ -101,7 +101,9 @@ def _loudness_curve(spec: TrackSpec, rng: np.random.Generator, n: int) -> np.nda
     elif "swell" in shapes:
         knots *= 0.75 + 0.25 * np.sin(np.linspace(0, np.pi, 6))
     edges = np.linspace(0, n, 6).astype(int)
-    curve = np.concatenate([np.linspace(knots[k], knots[k + 1], edges[k + 1] - edges[k], dtype=np.float32) for k in range(5)])
+    curve = np.concatenate(
+        [np.linspace(knots[k], knots[k + 1], edges[k + 1] - edges[k], dtype=np.float32) for k in range(5)]
+    )
     fade_in, fade_out = int(0.02 * SAMPLE_RATE), int(0.3 * SAMPLE_RATE)
     curve[:fade_in] *= np.linspace(0, 1, fade_in, dtype=np.float32)
     curve[-fade_out:] *= np.linspace(1, 0, fade_out, dtype=np.float32)
@@ -138,7 +140,12 @@ def render_samples(spec: TrackSpec) -> np.ndarray:
     for line in score.lines:
         inst = INSTRUMENT_SPECS[line.instrument]
         audio = render_line(
-            line.onset, line.midi, line.vel, line.gate, length, sr,
+            line.onset,
+            line.midi,
+            line.vel,
+            line.gate,
+            length,
+            sr,
             spec=inst,
             tilt_offset=spec.timbre[line.instrument] + bright_tilt,
             attack_mult=spec.attack,
@@ -148,9 +155,9 @@ def render_samples(spec: TrackSpec) -> np.ndarray:
         key = (line.instrument, line.role)
         parts[key] = parts[key] + audio if key in parts else audio
     heavy = GENRES[spec.genre] in ("rock", "metal")
-    for (inst, role), audio in parts.items():
-        if inst in _DRIVEN:  # guitars crunch in rock and metal; elsewhere drive is a light colour
-            amount = 1.0 if heavy and inst == _GUITAR else _DRIVEN[inst]
+    for (instrument, role), audio in parts.items():
+        if instrument in _DRIVEN:  # guitars crunch in rock and metal; elsewhere drive is a light colour
+            amount = 1.0 if heavy and instrument == _GUITAR else _DRIVEN[instrument]
             audio = drive(audio, 1.0 + (spec.drive - 1.0) * amount)
         level = GENRE_SPECS[spec.genre].bass_level if role == "bass" else 1.0
         mix += audio * np.float32(_ROLE_GAIN[role] * level * rng.lognormal(0.0, 0.2))

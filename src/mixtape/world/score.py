@@ -32,11 +32,29 @@ _METRIC = np.array([0.95, 0.10, 0.35, 0.10, 0.70, 0.10, 0.35, 0.12, 0.85, 0.10, 
 
 # Drum patterns: per kind, the onset probability of each 16th of a bar.
 _DRUM_PATTERNS: dict[str, dict[str, dict[int, float]]] = {
-    "rock": {"kick": {0: 1, 8: 1, 10: 0.3, 6: 0.15}, "snare": {4: 1, 12: 1, 15: 0.1}, "hat": {s: 0.95 for s in range(0, 16, 2)}},
+    "rock": {
+        "kick": {0: 1, 8: 1, 10: 0.3, 6: 0.15},
+        "snare": {4: 1, 12: 1, 15: 0.1},
+        "hat": {s: 0.95 for s in range(0, 16, 2)},
+    },
     "metal": {"kick": {s: 0.85 for s in range(16)}, "snare": {4: 1, 12: 1}, "ride": {0: 0.8, 4: 0.8, 8: 0.8, 12: 0.8}},
-    "four_floor": {"kick": {0: 1, 4: 1, 8: 1, 12: 1}, "snare": {4: 0.9, 12: 0.9}, "open": {2: 0.9, 6: 0.9, 10: 0.9, 14: 0.9}, "hat": {s: 0.5 for s in range(16)}},
-    "boom_bap": {"kick": {0: 1, 3: 0.2, 7: 0.4, 10: 0.8}, "snare": {4: 1, 12: 1}, "hat": {s: 0.9 for s in range(0, 16, 2)}},
-    "swing": {"ride": {0: 1, 4: 1, 6: 0.9, 8: 1, 12: 1, 14: 0.9}, "hat": {4: 0.9, 12: 0.9}, "kick": {0: 0.3, 8: 0.2}, "snare": {s: 0.08 for s in range(16)}},
+    "four_floor": {
+        "kick": {0: 1, 4: 1, 8: 1, 12: 1},
+        "snare": {4: 0.9, 12: 0.9},
+        "open": {2: 0.9, 6: 0.9, 10: 0.9, 14: 0.9},
+        "hat": {s: 0.5 for s in range(16)},
+    },
+    "boom_bap": {
+        "kick": {0: 1, 3: 0.2, 7: 0.4, 10: 0.8},
+        "snare": {4: 1, 12: 1},
+        "hat": {s: 0.9 for s in range(0, 16, 2)},
+    },
+    "swing": {
+        "ride": {0: 1, 4: 1, 6: 0.9, 8: 1, 12: 1, 14: 0.9},
+        "hat": {4: 0.9, 12: 0.9},
+        "kick": {0: 0.3, 8: 0.2},
+        "snare": {s: 0.08 for s in range(16)},
+    },
     "folk": {"shaker": {s: 0.9 for s in range(0, 16, 2)}, "kick": {0: 0.8, 8: 0.6}, "snare": {4: 0.7, 12: 0.7}},
     "sparse": {"kick": {0: 0.7}, "hat": {8: 0.4}, "shaker": {4: 0.3, 12: 0.3}},
 }
@@ -55,7 +73,12 @@ _BASS_PATTERNS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
 }
 
 # Accompaniment rhythm (steps of a bar) per harmony style.
-_COMP_STEPS = {"pad": (0,), "strum": (0, 4, 6, 10, 12, 14), "power": tuple(range(0, 16, 2)), "arp": tuple(range(0, 16, 2))}
+_COMP_STEPS = {
+    "pad": (0,),
+    "strum": (0, 4, 6, 10, 12, 14),
+    "power": tuple(range(0, 16, 2)),
+    "arp": tuple(range(0, 16, 2)),
+}
 _STAB_STEPS = {"jazz": (0, 6, 10, 14), "hiphop": (0, 10), "electronic": (2, 6, 10, 14)}
 
 
@@ -119,7 +142,16 @@ def _octave_base(key: int, centre: float) -> int:
     return int(key + 12 * np.round((centre - key - 5) / 12))
 
 
-def _line(instrument: int, role: str, onset: np.ndarray, midi: np.ndarray, vel: np.ndarray, legato: float, length: int, sr: int) -> Line:
+def _line(
+    instrument: int,
+    role: str,
+    onset: np.ndarray,
+    midi: np.ndarray,
+    vel: np.ndarray,
+    legato: float,
+    length: int,
+    sr: int,
+) -> Line:
     inside = onset < length
     onset, midi, vel = onset[inside], midi[inside], vel[inside]
     order = np.argsort(onset, kind="stable")
@@ -153,8 +185,18 @@ def _chord_tones(root: np.ndarray, seventh: bool) -> np.ndarray:
 
 
 def _melody(
-    rng: np.random.Generator, grid: Grid, roots: np.ndarray, key: int, major: bool, lo: int, hi: int,
-    centre: float, density: float, energy: float, spread: float, sr: int,
+    rng: np.random.Generator,
+    grid: Grid,
+    roots: np.ndarray,
+    key: int,
+    major: bool,
+    lo: int,
+    hi: int,
+    centre: float,
+    density: float,
+    energy: float,
+    spread: float,
+    sr: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A tune: a motif-repeating rhythm, a stepwise walk over the scale that lands on chord tones on strong beats."""
     steps = _rhythm(rng, density)
@@ -174,11 +216,19 @@ def _melody(
 
 
 def _bass(
-    rng: np.random.Generator, grid: Grid, roots: np.ndarray, key: int, major: bool, pattern: str, energy: float, spread: float, sr: int,
+    rng: np.random.Generator,
+    grid: Grid,
+    roots: np.ndarray,
+    key: int,
+    major: bool,
+    pattern: str,
+    energy: float,
+    spread: float,
+    sr: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The genre's bass figure on the chord roots (walking lines approach the next chord)."""
-    bar_steps, tones = _BASS_PATTERNS[pattern]
-    bar_steps, tones = np.array(bar_steps), np.array(tones)
+    pattern_steps, pattern_tones = _BASS_PATTERNS[pattern]
+    bar_steps, tones = np.array(pattern_steps), np.array(pattern_tones)
     bar = np.repeat(np.arange(BARS), len(bar_steps))
     steps = bar * STEPS_PER_BAR + np.tile(bar_steps, BARS)
     tone = np.tile(tones, BARS)
@@ -194,8 +244,19 @@ def _bass(
 
 
 def _accompaniment(
-    rng: np.random.Generator, grid: Grid, roots: np.ndarray, key: int, major: bool, style: str, genre: str,
-    inst: int, seventh: bool, energy: float, spread: float, sr: int, length: int,
+    rng: np.random.Generator,
+    grid: Grid,
+    roots: np.ndarray,
+    key: int,
+    major: bool,
+    style: str,
+    genre: str,
+    inst: int,
+    seventh: bool,
+    energy: float,
+    spread: float,
+    sr: int,
+    length: int,
 ) -> list[Line]:
     """The chords, as one line per chord voice (pads, stabs, strums, power chords) or one arpeggio line."""
     lo, hi = INSTRUMENT_SPECS[inst].register
@@ -314,12 +375,16 @@ def compose(
         chordal = [lead]  # a lone pianist or guitarist plays chords under the tune
     for inst in chordal:
         style = _harmony_style(inst, gspec.name)
-        lines.extend(_accompaniment(rng, grid, roots, key, major, style, gspec.name, inst, seventh, energy, spread, sr, length))
+        lines.extend(
+            _accompaniment(rng, grid, roots, key, major, style, gspec.name, inst, seventh, energy, spread, sr, length)
+        )
     for inst in others:
         if inst in chordal:
             continue
         lo, hi = INSTRUMENT_SPECS[inst].register
-        onset, midi, vel = _melody(rng, grid, roots, key, major, lo, hi, (lo + hi) / 2, density * 0.6, energy, spread, sr)
+        onset, midi, vel = _melody(
+            rng, grid, roots, key, major, lo, hi, (lo + hi) / 2, density * 0.6, energy, spread, sr
+        )
         lines.append(_line(inst, "counter", onset, midi, vel, legato, length, sr))
     if BASS in instruments:
         onset, midi, vel = _bass(rng, grid, roots, key, major, gspec.bass_pattern, energy, spread, sr)

@@ -24,7 +24,9 @@ class WorldSize:
 SIZES: dict[str, WorldSize] = {
     s.name: s
     for s in (
-        WorldSize("tiny", n_tracks=120, duration=8.0, n_artists=30, n_playlists=110, n_triplets=240, playlist_median=10.0),
+        WorldSize(
+            "tiny", n_tracks=120, duration=8.0, n_artists=30, n_playlists=110, n_triplets=240, playlist_median=10.0
+        ),
         WorldSize("small", n_tracks=1_000, duration=15.0, n_artists=110, n_playlists=880, n_triplets=1_000),
         WorldSize("medium", n_tracks=10_000, duration=20.0, n_artists=900, n_playlists=8_800, n_triplets=5_000),
         WorldSize("large", n_tracks=40_000, duration=30.0, n_artists=3_200, n_playlists=35_000, n_triplets=10_000),

@@ -19,7 +19,9 @@ TABLE_SIZE = 4096  # power of two: the phase-to-index wrap is a bit mask
 NYQUIST_MARGIN = 0.45  # harmonics stay below 0.45 * sr, so nothing aliases
 
 # Vowel formants (F1, F2, F3 in Hz) for the singing voice; each note picks a vowel.
-VOWELS = np.array([[800, 1200, 2500], [400, 2000, 2600], [300, 2300, 3000], [450, 800, 2500], [325, 700, 2500]], dtype=np.float64)
+VOWELS = np.array(
+    [[800, 1200, 2500], [400, 2000, 2600], [300, 2300, 3000], [450, 800, 2500], [325, 700, 2500]], dtype=np.float64
+)
 
 
 _NOISE = np.random.default_rng(20230604).standard_normal(1 << 16).astype(np.float32)
@@ -31,7 +33,7 @@ def noise(rng: np.random.Generator, length: int) -> np.ndarray:
     return np.resize(np.concatenate([_NOISE[start:], _NOISE[:start]]), length)
 
 
-def midi_to_hz(midi: np.ndarray) -> np.ndarray:
+def midi_to_hz(midi: np.ndarray | float) -> np.ndarray:
     return 440.0 * 2.0 ** ((np.asarray(midi, dtype=np.float64) - 69.0) / 12.0)
 
 
@@ -141,12 +143,18 @@ def _lowpass_noise(rng: np.random.Generator, n: int, cutoff: float, sr: int, hig
     spec = rfft(rng.standard_normal(n))
     f = rfftfreq(n, 1.0 / sr)
     with np.errstate(divide="ignore"):
-        h = 1.0 / np.sqrt(1.0 + (cutoff / np.maximum(f, 1e-9)) ** 4) if highpass else 1.0 / np.sqrt(1.0 + (f / cutoff) ** 4)
+        h = (
+            1.0 / np.sqrt(1.0 + (cutoff / np.maximum(f, 1e-9)) ** 4)
+            if highpass
+            else 1.0 / np.sqrt(1.0 + (f / cutoff) ** 4)
+        )
     x = irfft(spec * h, n)
     return x / (np.abs(x).max() + 1e-12)
 
 
-def drum_kit(rng: np.random.Generator, kick_hz: float, snare_hz: float, hat_hz: float, decay: float, sr: int) -> dict[str, np.ndarray]:
+def drum_kit(
+    rng: np.random.Generator, kick_hz: float, snare_hz: float, hat_hz: float, decay: float, sr: int
+) -> dict[str, np.ndarray]:
     """One-shot samples of an artist's kit: pitched bursts (kick, snare body) and filtered noise (cymbals)."""
 
     def t_of(seconds: float) -> np.ndarray:
@@ -156,7 +164,9 @@ def drum_kit(rng: np.random.Generator, kick_hz: float, snare_hz: float, hat_hz: 
     sweep = kick_hz + 3.0 * kick_hz * np.exp(-t / 0.025)
     kick = np.sin(2 * np.pi * np.cumsum(sweep) / sr) * np.exp(-t / (0.16 * decay))
     t = t_of(0.3)
-    snare = 0.55 * _lowpass_noise(rng, len(t), 7000, sr) * np.exp(-t / (0.07 * decay)) + 0.5 * np.sin(2 * np.pi * snare_hz * t) * np.exp(-t / 0.05)
+    snare = 0.55 * _lowpass_noise(rng, len(t), 7000, sr) * np.exp(-t / (0.07 * decay)) + 0.5 * np.sin(
+        2 * np.pi * snare_hz * t
+    ) * np.exp(-t / 0.05)
     t = t_of(0.1)
     hat = _lowpass_noise(rng, len(t), hat_hz, sr, highpass=True) * np.exp(-t / 0.02)
     t = t_of(0.4)
@@ -169,14 +179,24 @@ def drum_kit(rng: np.random.Generator, kick_hz: float, snare_hz: float, hat_hz: 
     crash = _lowpass_noise(rng, len(t), 3500, sr, highpass=True) * np.exp(-t / 0.6)
     t = t_of(0.12)
     shaker = _lowpass_noise(rng, len(t), 5000, sr, highpass=True) * np.sin(np.pi * t / t[-1]) ** 2
-    kit = {"kick": kick, "snare": snare, "hat": 0.5 * hat, "open": 0.45 * open_hat, "ride": ride, "crash": 0.6 * crash, "shaker": 0.4 * shaker}
+    kit = {
+        "kick": kick,
+        "snare": snare,
+        "hat": 0.5 * hat,
+        "open": 0.45 * open_hat,
+        "ride": ride,
+        "crash": 0.6 * crash,
+        "shaker": 0.4 * shaker,
+    }
     return {k: v.astype(np.float32) for k, v in kit.items()}
 
 
 def place_hits(length: int, onset: np.ndarray, vel: np.ndarray, sample: np.ndarray) -> np.ndarray:
     """Sum copies of a one-shot at the onsets, wrapping around the section end (it loops)."""
     pos = (onset[:, None] + np.arange(len(sample))[None, :]) % length
-    return np.bincount(pos.ravel(), weights=(vel[:, None] * sample[None, :]).ravel(), minlength=length).astype(np.float32)
+    return np.bincount(pos.ravel(), weights=(vel[:, None] * sample[None, :]).ravel(), minlength=length).astype(
+        np.float32
+    )
 
 
 def room_response(rng: np.random.Generator, rt60: float, sr: int, max_len: int) -> np.ndarray:
@@ -197,5 +217,3 @@ def master(mix: np.ndarray, ir: np.ndarray, wet: float, lowpass_hz: float, highp
     with np.errstate(divide="ignore"):
         band = 1.0 / np.sqrt(1.0 + (f / lowpass_hz) ** 4) / np.sqrt(1.0 + (highpass_hz / np.maximum(f, 1e-9)) ** 4)
     return irfft(rfft(mix) * ((1.0 - wet) + wet * room) * band, n).astype(np.float32)
-
-

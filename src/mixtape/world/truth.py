@@ -52,7 +52,9 @@ def read_latent(world_json: str | Path, track_ids: Sequence[str], allow_missing:
     except FileNotFoundError:
         raise LatentDataError(f"world file not found: {path} (the world.json that `mixtape synth` writes)") from None
     except (ValueError, KeyError, TypeError, RecursionError) as err:  # RecursionError: absurdly nested JSON
-        raise LatentDataError(f"{path} is not a mixtape world.json (tracks with track_id, genre, moods, artist_id): {err!r}") from None
+        raise LatentDataError(
+            f"{path} is not a mixtape world.json (tracks with track_id, genre, moods, artist_id): {err!r}"
+        ) from None
     ids = tuple(str(t) for t in track_ids)
     missing = [t for t in ids if t not in rows]
     if missing and not allow_missing:
@@ -63,7 +65,9 @@ def read_latent(world_json: str | Path, track_ids: Sequence[str], allow_missing:
         moods = tuple(sorted({str(m) for r in picked if r is not None for m in r["moods"]}))
         artists = sorted({str(r["artist_id"]) for r in picked if r is not None})
         genre = np.array([genres.index(str(r["genre"])) if r is not None else -1 for r in picked], dtype=np.int64)
-        mood = np.array([[r is not None and m in r["moods"] for m in moods] for r in picked], dtype=bool).reshape(len(ids), len(moods))
+        mood = np.array([[r is not None and m in r["moods"] for m in moods] for r in picked], dtype=bool).reshape(
+            len(ids), len(moods)
+        )
         artist = np.array([artists.index(str(r["artist_id"])) if r is not None else -1 for r in picked], dtype=np.int64)
         test = np.array([r is not None and r.get("split") == "test" for r in picked], dtype=bool)
     except (KeyError, TypeError, AttributeError) as err:

@@ -9,20 +9,22 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mixtape.io import atomic_write_text
+from mixtape.fileio import atomic_write_text
+from mixtape.stagefolder import StageFolder, register_stage_folder
 from mixtape.world.latent import Catalogue
 from mixtape.world.playlists import Playlist
 from mixtape.world.tags import FAMILIES, SPLITS, track_tags
 from mixtape.world.triplets import ASPECTS, Triplets
 from mixtape.world.vocab import ACTIVITIES, GENRES, INSTRUMENTS, MOODS
 
-FORMAT = "mixtape-world"
-FORMAT_VERSION = 1
+#: world.json, written last: the latent truth behind every file, and the mark of a complete world.
+WORLD_FOLDER = register_stage_folder(StageFolder("world", "world.json", "mixtape-world", 1, "run `mixtape synth`"))
 MTG_HEADER = ("TRACK_ID", "ARTIST_ID", "ALBUM_ID", "PATH", "DURATION", "TAGS")
 SLICE_SIZE = 1000  # playlists per MPD slice file, as in the Million Playlist Dataset
 
@@ -39,7 +41,13 @@ def write_tracks_csv(path: Path, cat: Catalogue) -> Path:
     """tracks.csv: track_id,path,artist_id,album_id,duration with paths relative to the world root."""
     t = cat.tracks
     rows = [
-        [cat.track_id(i), cat.track_path(i), cat.artist_id(int(t.artist[i])), cat.album_id(int(t.album[i])), f"{t.duration[i]:.1f}"]
+        [
+            cat.track_id(i),
+            cat.track_path(i),
+            cat.artist_id(int(t.artist[i])),
+            cat.album_id(int(t.album[i])),
+            f"{t.duration[i]:.1f}",
+        ]
         for i in range(len(t))
     ]
     return atomic_write_text(path, _csv_text(["track_id", "path", "artist_id", "album_id", "duration"], rows))
@@ -51,7 +59,13 @@ def _mtg_text(cat: Catalogue, tracks: np.ndarray, tags: list[list[str]]) -> str:
     lines = ["\t".join(MTG_HEADER)]
     for i in tracks:
         if tags[i]:
-            fixed = [cat.track_id(i), cat.artist_id(int(t.artist[i])), cat.album_id(int(t.album[i])), cat.track_path(i), f"{t.duration[i]:.1f}"]
+            fixed = [
+                cat.track_id(i),
+                cat.artist_id(int(t.artist[i])),
+                cat.album_id(int(t.album[i])),
+                cat.track_path(i),
+                f"{t.duration[i]:.1f}",
+            ]
             lines.append("\t".join(fixed + tags[i]))
     return "\n".join(lines) + "\n"
 
@@ -114,10 +128,19 @@ def write_mpd_slices(folder: Path, cat: Catalogue, playlists: list[Playlist]) ->
         chunk = playlists[start : start + SLICE_SIZE]
         span = f"{chunk[0].pid}-{chunk[-1].pid}"
         doc = {
-            "info": {"generated_on": "mixtape synth", "slice": span, "version": "v1", "world": f"size={cat.size.name} seed={cat.seed}"},
+            "info": {
+                "generated_on": "mixtape synth",
+                "slice": span,
+                "version": "v1",
+                "world": f"size={cat.size.name} seed={cat.seed}",
+            },
             "playlists": [_mpd_playlist(cat, p) for p in chunk],
         }
-        out.append(atomic_write_text(folder / f"mpd.slice.{span}.json", json.dumps(doc, ensure_ascii=False, separators=(",", ":"))))
+        out.append(
+            atomic_write_text(
+                folder / f"mpd.slice.{span}.json", json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+            )
+        )
     return out
 
 
@@ -134,17 +157,26 @@ def _r(x: float, nd: int = 4) -> float:
     return round(float(x), nd)
 
 
-def world_document(cat: Catalogue, artist_split: np.ndarray, playlists: list[Playlist], trip: Triplets) -> dict[str, Any]:
+def world_document(
+    cat: Catalogue, artist_split: np.ndarray, playlists: list[Playlist], trip: Triplets
+) -> dict[str, Any]:
     """The latent truth of the world, for analysis and tests (what generated every file)."""
     a, b, t = cat.artists, cat.albums, cat.tracks
-    names = lambda vocab, mask: [vocab[j] for j in np.flatnonzero(mask)]  # noqa: E731
+
+    def names(vocab: Sequence[str], mask: np.ndarray) -> list[str]:
+        return [vocab[j] for j in np.flatnonzero(mask).tolist()]
+
     return {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
+        **WORLD_FOLDER.header(),
         "size": cat.size.name,
         "seed": cat.seed,
         "sample_rate": 22_050,
-        "vocabulary": {"genres": list(GENRES), "moods": list(MOODS), "instruments": list(INSTRUMENTS), "activities": list(ACTIVITIES)},
+        "vocabulary": {
+            "genres": list(GENRES),
+            "moods": list(MOODS),
+            "instruments": list(INSTRUMENTS),
+            "activities": list(ACTIVITIES),
+        },
         "artists": [
             {
                 "artist_id": cat.artist_id(i),
@@ -166,7 +198,12 @@ def world_document(cat: Catalogue, artist_split: np.ndarray, playlists: list[Pla
             for i in range(len(a))
         ],
         "albums": [
-            {"album_id": cat.album_id(i), "artist_id": cat.artist_id(int(b.artist[i])), "name": b.name[i], "mood_focus": MOODS[b.mood_focus[i]]}
+            {
+                "album_id": cat.album_id(i),
+                "artist_id": cat.artist_id(int(b.artist[i])),
+                "name": b.name[i],
+                "mood_focus": MOODS[b.mood_focus[i]],
+            }
             for i in range(len(b))
         ],
         "tracks": [
@@ -206,7 +243,11 @@ def world_document(cat: Catalogue, artist_split: np.ndarray, playlists: list[Pla
             "votes_per_triplet": int(trip.votes_a[0] + trip.votes_b[0]) if len(trip.anchor) else 0,
             "aspects": list(ASPECTS),
             "annotators": [
-                {"weights": [_r(w) for w in trip.annotators.weights[j]], "temperature": _r(trip.annotators.temperature[j]), "lapse": _r(trip.annotators.lapse[j])}
+                {
+                    "weights": [_r(w) for w in trip.annotators.weights[j]],
+                    "temperature": _r(trip.annotators.temperature[j]),
+                    "lapse": _r(trip.annotators.lapse[j]),
+                }
                 for j in range(len(trip.annotators.weights))
             ],
         },

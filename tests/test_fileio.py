@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mixtape.io import atomic_open, atomic_write_text, file_checksum, temp_prefix
+from mixtape.fileio import atomic_open, atomic_write_text, file_checksum, temp_prefix
 
 
 def test_atomic_write_replaces_whole_file(tmp_path: Path) -> None:
@@ -61,17 +61,24 @@ def test_atomic_file_gets_ordinary_permissions(tmp_path: Path) -> None:
 )
 def test_json_header_refuses_missing_foreign_or_newer_files(tmp_path: Path, text: str | None, match: str) -> None:
     from mixtape.errors import MixtapeError
-    from mixtape.io import read_json_header
+    from mixtape.fileio import read_json_header
 
     path = tmp_path / "meta.json"
     if text is not None:
         path.write_text(text)
     with pytest.raises(MixtapeError, match=match):
-        read_json_header(path, kind="thing", format_name="mixtape-thing", version=1, missing_hint="run the stage", required=("count",))
+        read_json_header(
+            path,
+            kind="thing",
+            format_name="mixtape-thing",
+            version=1,
+            missing_hint="run the stage",
+            required=("count",),
+        )
 
 
 def test_json_header_returns_the_document(tmp_path: Path) -> None:
-    from mixtape.io import read_json_header
+    from mixtape.fileio import read_json_header
 
     path = atomic_write_text(tmp_path / "meta.json", '{"format": "mixtape-thing", "version": 1, "count": 3}')
     assert read_json_header(path, kind="thing", format_name="mixtape-thing", version=1, missing_hint="")["count"] == 3
@@ -113,7 +120,7 @@ def test_stale_temps_of_dead_writers_are_swept_and_others_kept(tmp_path: Path) -
 
 KILLED_WRITER = """
 import os, signal, sys
-from mixtape.io import atomic_open
+from mixtape.fileio import atomic_open
 with atomic_open(sys.argv[1], "w") as f:
     f.write("half")
     f.flush()
@@ -126,7 +133,9 @@ def test_a_sigkilled_writer_leaves_a_temp_that_the_next_write_removes(tmp_path: 
     temp stays behind, and the next write of that file (by any process) removes it."""
     target = tmp_path / "a.txt"
     atomic_write_text(target, "old")
-    proc = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(target)], check=False, capture_output=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_WRITER, str(target)], check=False, capture_output=True, timeout=60
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
     (debris,) = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     assert target.read_text() == "old" and debris.read_text() == "half"
@@ -136,14 +145,18 @@ def test_a_sigkilled_writer_leaves_a_temp_that_the_next_write_removes(tmp_path: 
 
 def test_a_folder_lock_admits_one_writer_and_dies_with_its_process(tmp_path: Path) -> None:
     from mixtape.errors import MixtapeError
-    from mixtape.io import acquire_folder_lock, folder_lock
+    from mixtape.fileio import acquire_folder_lock, folder_lock
 
     with folder_lock(tmp_path / "f", "busy: first writer"):
         with pytest.raises(MixtapeError, match="busy: first writer"):
             acquire_folder_lock(tmp_path / "f", "busy: first writer")
     with folder_lock(tmp_path / "f", "x"):  # released by the with block
         pass
-    code = f"import os, signal\nfrom pathlib import Path\nfrom mixtape.io import acquire_folder_lock\nlock = acquire_folder_lock(Path({str(tmp_path / 'f')!r}), 'busy')\nprint('locked', flush=True)\nos.kill(os.getpid(), signal.SIGKILL)\n"
+    code = (
+        "import os, signal\nfrom pathlib import Path\nfrom mixtape.fileio import acquire_folder_lock\nlock = "
+        f"acquire_folder_lock(Path({str(tmp_path / 'f')!r}), 'busy')\nprint('locked', "
+        "flush=True)\nos.kill(os.getpid(), signal.SIGKILL)\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == -signal.SIGKILL and "locked" in proc.stdout, proc.stderr
     with folder_lock(tmp_path / "f", "a killed holder left its lock behind"):  # no stale lock after a SIGKILL
@@ -151,7 +164,7 @@ def test_a_folder_lock_admits_one_writer_and_dies_with_its_process(tmp_path: Pat
 
 
 def test_a_folder_created_for_a_lock_and_left_empty_is_removed(tmp_path: Path) -> None:
-    from mixtape.io import folder_lock
+    from mixtape.fileio import folder_lock
 
     with pytest.raises(RuntimeError), folder_lock(tmp_path / "refused", "busy"):
         raise RuntimeError("the run was refused before writing")

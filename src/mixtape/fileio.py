@@ -204,7 +204,10 @@ def read_json_header(
         got = data.get("format") if isinstance(data, dict) else None
         raise error(f"{path}: not a mixtape {kind} (format {got!r})")
     if version is not None and data.get("version") != version:
-        raise error(f"{path}: {kind} format version {data.get('version')!r} is not supported (this mixtape reads version {version}); {missing_hint}")
+        raise error(
+            f"{path}: {kind} format version {data.get('version')!r} is not supported (this mixtape reads "
+            f"version {version}); {missing_hint}"
+        )
     missing = [k for k in required if k not in data]
     if missing:
         raise error(f"{path}: missing key(s) {', '.join(missing)}")
@@ -230,6 +233,25 @@ ARRAY_FILE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def read_text_file(
+    path: str | Path, what: str, error: type[Exception] = MixtapeError, encoding: str = "utf-8-sig"
+) -> str:
+    """The text of an input file the user named, with the errors they can act on raised as ``error``.
+
+    A missing file is ``{what} not found: {path}``; one that cannot be read (permissions, a folder given
+    for a file, an I/O error) or is not UTF-8 names the file and says why. ``utf-8-sig`` drops the byte
+    order mark spreadsheet programs write.
+    """
+    try:
+        return Path(path).read_text(encoding=encoding)
+    except FileNotFoundError:
+        raise error(f"{what} not found: {path}") from None
+    except OSError as err:  # permissions, a folder given for a file, an I/O error
+        raise error(f"{path}: cannot read the {what} ({err.strerror or err})") from None
+    except UnicodeDecodeError as err:
+        raise error(f"{path}: not UTF-8 text ({err})") from None
+
+
 def file_checksum(path: str | Path, chunk_size: int = 1 << 20) -> str:
     """blake2b of a file's bytes, hex; recorded by every index so stale references are detected."""
     h = hashlib.blake2b(digest_size=16)
@@ -239,7 +261,12 @@ def file_checksum(path: str | Path, chunk_size: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def progress(iterable: Iterable[T], *, desc: str, total: int | None = None, unit: str = "it", **kwargs: Any) -> Iterable[T]:
-    """A progress bar with rate and ETA on stderr; silent when MIXTAPE_NO_PROGRESS is set (tests, CI logs)."""
+def progress(
+    iterable: Iterable[T] | None, *, desc: str, total: int | None = None, unit: str = "it", **kwargs: Any
+) -> Iterable[T]:
+    """A progress bar with rate and ETA on stderr; silent when MIXTAPE_NO_PROGRESS is set (tests, CI logs).
+
+    ``iterable=None`` makes a bar updated by hand (``.update(n)``), as the pretraining callback does.
+    """
     disable = bool(os.environ.get("MIXTAPE_NO_PROGRESS"))
     return tqdm(iterable, desc=desc, total=total, unit=unit, disable=disable, dynamic_ncols=True, **kwargs)

@@ -1,0 +1,79 @@
+"""Stage folders: one declaration per stage gives the header's writing, reading, recognising and up-to-date test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mixtape.errors import MixtapeError
+from mixtape.stagefolder import STAGE_FOLDERS, StageFolder, fingerprint, register_stage_folder
+
+DEMO = StageFolder("demo folder", "demo.json", "mixtape-demo", 2, "make one with `mixtape demo-stage`")
+
+
+def test_a_header_round_trips_with_its_format_and_version_first(tmp_path: Path) -> None:
+    DEMO.write_header(tmp_path, {"format": "ignored", "n": 3, "fingerprint": "abc"})
+    text = (tmp_path / "demo.json").read_text(encoding="utf-8")
+    assert list(json.loads(text)) == ["format", "version", "n", "fingerprint"]
+    assert DEMO.read_header(tmp_path, required=("n",)) == {
+        "format": "mixtape-demo",
+        "version": 2,
+        "n": 3,
+        "fingerprint": "abc",
+    }
+
+
+def test_foreign_missing_newer_or_incomplete_headers_are_refused_naming_the_file(tmp_path: Path) -> None:
+    with pytest.raises(MixtapeError, match=r"demo.json: not found \(make one with `mixtape demo-stage`\)"):
+        DEMO.read_header(tmp_path)
+    (tmp_path / "demo.json").write_text('{"format": "something-else"}')
+    with pytest.raises(MixtapeError, match=r"demo.json: not a mixtape demo folder \(format 'something-else'\)"):
+        DEMO.read_header(tmp_path)
+    (tmp_path / "demo.json").write_text('{"format": "mixtape-demo", "version": 3}')
+    with pytest.raises(MixtapeError, match="format version 3 is not supported .* reads version 2"):
+        DEMO.read_header(tmp_path)
+    (tmp_path / "demo.json").write_text('{"format": "mixtape-demo", "version": 2}')
+    with pytest.raises(ValueError, match=r"missing key\(s\) n"):
+        DEMO.read_header(tmp_path, error=ValueError, required=("n",))
+
+
+def test_is_current_compares_the_recorded_fingerprint(tmp_path: Path) -> None:
+    key = fingerprint({"inputs": [tmp_path / "a.csv"], "k": 10})
+    assert not DEMO.is_current(tmp_path, key)  # nothing written yet
+    DEMO.write_header(tmp_path, {"fingerprint": key})
+    assert DEMO.is_current(tmp_path, key)
+    assert not DEMO.is_current(tmp_path, fingerprint({"inputs": [tmp_path / "a.csv"], "k": 5}))
+    (tmp_path / "demo.json").write_text("{torn")
+    assert not DEMO.is_current(tmp_path, key)
+
+
+def test_fingerprint_is_canonical() -> None:
+    assert fingerprint({"a": 1, "b": [Path("x")]}) == fingerprint({"b": ["x"], "a": 1})
+    assert fingerprint({"a": 1}) != fingerprint({"a": 2})
+
+
+def test_holds_recognises_its_own_and_damaged_headers_only(tmp_path: Path) -> None:
+    assert not DEMO.holds(tmp_path)
+    (tmp_path / "demo.json").write_text('{"format": "mixtape-other"}')
+    assert not DEMO.holds(tmp_path)
+    (tmp_path / "demo.json").write_text("not json")
+    assert DEMO.holds(tmp_path)  # a damaged header is ours: doctor reports it
+
+
+def test_a_kind_is_registered_once(tmp_path: Path) -> None:
+    import mixtape.audio.store  # noqa: F401  (registers the feature store)
+
+    store = STAGE_FOLDERS["feature store"]
+    assert register_stage_folder(store) is store
+    with pytest.raises(MixtapeError, match="already registered"):
+        register_stage_folder(StageFolder("feature store", "other.json", "x", 1, "y"))
+
+
+def test_doctor_checks_every_registered_stage_folder() -> None:
+    from mixtape.doctor import UNCHECKED_STAGE_FOLDERS, _kinds
+
+    labels = [k[0] for k in _kinds()]
+    assert set(STAGE_FOLDERS) - UNCHECKED_STAGE_FOLDERS
+    assert len(labels) == len(set(STAGE_FOLDERS) - UNCHECKED_STAGE_FOLDERS) + 2  # + pretrain runs, experiments
