@@ -30,8 +30,11 @@ ALLOWED = {
     "training/module.py:cut_torn_line": (
         "cuts the torn last line off that append-only trace, in place, before the next append"
     ),
-    "search/app.py:create_app.similar_upload": (
-        "an uploaded query written to a private TemporaryDirectory, read once and deleted"
+    "search/app.py:_save_multipart": (
+        "an uploaded query written to a private TemporaryDirectory (receive_upload's), read once and deleted"
+    ),
+    "search/app.py:_save_body": (
+        "an uploaded query written to a private TemporaryDirectory (receive_upload's), read once and deleted"
     ),
     "search/embeddings.py:write_embeddings": (
         "vectors.npy is streamed into a hidden .tmp memmap, fsynced and renamed into place "

@@ -431,11 +431,11 @@ def check_pretrain_run(path: Path) -> FolderCheck:
 
 def _check_weights(check: FolderCheck, loaded: dict[Path, dict[str, Any]]) -> None:
     """Each readable checkpoint's encoder weights fit the backbone its hyper-parameters name."""
-    from mixtape.models.checkpoint import read_checkpoint_encoder
+    from mixtape.models.bundle import EncoderBundle
 
     for ckpt in list(loaded):
         try:
-            read_checkpoint_encoder(ckpt)
+            EncoderBundle.load(ckpt)
         except MixtapeError as err:
             check.error(
                 err,
@@ -597,7 +597,8 @@ def _check_run_positives(
 
 def check_export(path: Path) -> FolderCheck:
     """An encoder export vs its weights (and ONNX file), and vs the checkpoint it came from."""
-    from mixtape.models.export import load_export_folder, read_export_config
+    from mixtape.models.bundle import EncoderBundle
+    from mixtape.models.export import read_export_config
 
     check = FolderCheck(path, "export")
     try:
@@ -611,7 +612,7 @@ def check_export(path: Path) -> FolderCheck:
         f"{_q(path)}{' --onnx' if info.get('onnx') else ''}`"
     )
     try:
-        load_export_folder(path)
+        EncoderBundle.load(path)
     except MixtapeError as err:
         check.error(err, again)
     if info.get("onnx"):

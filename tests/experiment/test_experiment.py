@@ -353,6 +353,15 @@ def test_paper_config_is_the_papers_grid() -> None:
     assert cfg.tasks.probe == ["genre", "moodtheme", "instrument", "top50tags"] and cfg.tasks.similarity
 
 
+@pytest.mark.parametrize("name", ["demo.yaml", "evidence.yaml", "study/recipe.yaml"])
+def test_shipped_world_configs_load_with_every_strategy_and_the_oracle(name: str) -> None:
+    from mixtape.experiment import load_experiment_config
+
+    cfg = load_experiment_config(Path(__file__).resolve().parents[2] / "configs" / name)
+    assert cfg.data.world is not None and cfg.tasks.latent and len(cfg.seeds) == 3
+    assert "theme" in [s.name for s in cfg.strategies] and cfg.pretrain.model.similarity == "cosine"
+
+
 def test_finetuning_adds_its_own_table(tiny_grid) -> None:
     cfg, _ = tiny_grid
     tasks = cfg.tasks.model_copy(

@@ -396,6 +396,165 @@ def _factorize(values: Sequence[str | None]) -> tuple[np.ndarray, list[str]]:
     return out, list(codes)
 
 
+@dataclass
+class _TrackColumns:
+    """The tracks of the catalogue as columns, in table order (index i is track i)."""
+
+    track_ids: np.ndarray
+    paths: np.ndarray
+    artist: np.ndarray
+    album: np.ndarray
+    durations: np.ndarray
+    artist_names: list[str]  # grows when playlists name the artist of a track the table does not
+    album_names: list[str]
+
+    @classmethod
+    def of(cls, records: Sequence[TrackRecord]) -> _TrackColumns:
+        artist, artist_names = _factorize([r.artist_id for r in records])
+        album, album_names = _factorize([r.album_id for r in records])
+        return cls(
+            track_ids=np.array([r.track_id for r in records], dtype=object),
+            paths=np.array([str(r.path) for r in records], dtype=object),
+            artist=artist,
+            album=album,
+            durations=np.array([np.nan if r.duration is None else r.duration for r in records], dtype=np.float32),
+            artist_names=artist_names,
+            album_names=album_names,
+        )
+
+    def group_fill(self) -> tuple[np.ndarray, np.ndarray, dict[str, int], dict[str, int], list[str], list[str]]:
+        """What ``_fill_groups`` updates in place: codes, name -> code, and names of artists and albums."""
+        return (
+            self.artist,
+            self.album,
+            {a: i for i, a in enumerate(self.artist_names)},
+            {a: i for i, a in enumerate(self.album_names)},
+            self.artist_names,
+            self.album_names,
+        )
+
+
+def _read_track_records(
+    table_paths: Sequence[Path], audio_root: str | Path | None, report: CatalogReport
+) -> list[TrackRecord]:
+    """The rows of every tracks table; a track id already given by an earlier table (or row) keeps its
+    first row, and the later one is reported."""
+    records: list[TrackRecord] = []
+    first_path: dict[str, Path] = {}
+    for tp in table_paths:
+        table = read_tracks(tp, audio_root)
+        report.add(SKIPPED_TRACK_ROW, len(table.skipped), table.skipped)
+        for rec in table.records:
+            kept = first_path.get(rec.track_id)
+            if kept is not None:
+                why = (
+                    "(first table's row kept)"
+                    if kept == rec.path
+                    else f"with another path ({rec.path}; the first table's {kept} is used)"
+                )
+                report.add(SKIPPED_TRACK_ROW, 1, [f"{tp}: duplicate track_id {rec.track_id!r} {why}"])
+                continue
+            first_path[rec.track_id] = rec.path
+            records.append(rec)
+    if not records:
+        raise MixtapeError(f"no usable track rows in {', '.join(map(str, table_paths))}")
+    return records
+
+
+def _heldout_track_mask(
+    holdout_tracks: str | Path | None, matcher: TrackMatcher, n: int, report: CatalogReport
+) -> np.ndarray:
+    """Which tracks the split file holds out; ids it lists that are not in the catalogue are reported."""
+    heldout_mask = np.zeros(n, dtype=bool)
+    if holdout_tracks is not None:
+        listed = read_track_list(holdout_tracks)
+        idx = np.fromiter((matcher.by_id.get(t, -1) for t in listed), dtype=np.int64, count=len(listed))
+        report.add(UNKNOWN_HOLDOUT, int((idx < 0).sum()), [t for t, i in zip(listed, idx, strict=True) if i < 0])
+        heldout_mask[idx[idx >= 0]] = True
+    return heldout_mask
+
+
+@dataclass
+class _MatchedPlaylists:
+    """Training and held-out playlists matched to tracks, with the names of entries that matched none."""
+
+    train: _Gathered
+    held: _Gathered
+    train_unmatched: dict[str, int]
+    held_unmatched: dict[str, int]
+
+
+def _match_playlists(
+    playlists: Sequence[str | Path],
+    heldout: Sequence[str | Path],
+    matcher: TrackMatcher,
+    columns: _TrackColumns,
+    report: CatalogReport,
+) -> _MatchedPlaylists:
+    """Read and match the held-out playlists, then the training ones (a playlist id in both stays held
+    out); giving playlists of which none can be read is an error."""
+    fill = columns.group_fill()
+    held_unmatched: dict[str, int] = {}
+    train_unmatched: dict[str, int] = {}
+    held = _gather(
+        _read_sets([Path(p) for p in heldout], report, "held-out"), matcher, report, set(), set(), held_unmatched, fill
+    )
+    train = _gather(
+        _read_sets([Path(p) for p in playlists], report, "training"),
+        matcher,
+        report,
+        set(),
+        set(held.ids),
+        train_unmatched,
+        fill,
+    )
+    for given, got, what in ((playlists, train, "training"), (heldout, held, "held-out")):
+        if given and not got.ids:
+            raise MixtapeError(
+                f"no {what} playlist could be read from {', '.join(map(str, given))}\n" + report.summary()
+            )
+    return _MatchedPlaylists(train, held, train_unmatched, held_unmatched)
+
+
+def _build_catalog(
+    columns: _TrackColumns,
+    matched: _MatchedPlaylists,
+    heldout_mask: np.ndarray,
+    keep_context: bool,
+    report: CatalogReport,
+    sources: dict[str, list[str]],
+) -> Catalog:
+    """The matrices (held-out tracks leave the training playlists here) and the catalogue around them."""
+    n = len(columns.track_ids)
+    pl, pl_ids, ctx = _assemble(matched.train, n, len(matched.train_unmatched), report, heldout_mask)
+    hpl, hpl_ids, _ = _assemble(matched.held, n, len(matched.held_unmatched), report, None)
+    unmatched_names = list(dict.fromkeys([*matched.train_unmatched, *matched.held_unmatched]))
+    report.add(UNMATCHED_KEY, len(unmatched_names), unmatched_names)
+    in_no_playlist = (np.bincount(pl.indices, minlength=n) == 0) & ~heldout_mask
+    report.add(TRACK_IN_NO_PLAYLIST, int(in_no_playlist.sum()), columns.track_ids[in_no_playlist][:5].tolist())
+    context_ids = np.array(list(matched.train_unmatched), dtype=object)
+    if not keep_context:
+        ctx, context_ids = _empty_csr(pl.shape[0], 0), np.array([], dtype=object)
+    return Catalog(
+        track_ids=columns.track_ids,
+        paths=columns.paths,
+        artist=columns.artist,
+        album=columns.album,
+        durations=columns.durations,
+        artist_ids=np.array(columns.artist_names, dtype=object),
+        album_ids=np.array(columns.album_names, dtype=object),
+        playlists=pl,
+        playlist_ids=pl_ids,
+        heldout_playlists=hpl,
+        heldout_playlist_ids=hpl_ids,
+        heldout_track_mask=heldout_mask,
+        context=ctx,
+        context_ids=context_ids,
+        report=report,
+        sources=sources,
+    )
+
+
 def load_catalog(
     tracks: str | Path | Sequence[str | Path],
     playlists: Sequence[str | Path] = (),
@@ -416,104 +575,21 @@ def load_catalog(
     """
     report = CatalogReport()
     table_paths = [Path(tracks)] if isinstance(tracks, (str, Path)) else [Path(t) for t in tracks]
-    records: list[TrackRecord] = []
-    first_path: dict[str, Path] = {}
-    for tp in table_paths:
-        table = read_tracks(tp, audio_root)
-        report.add(SKIPPED_TRACK_ROW, len(table.skipped), table.skipped)
-        for rec in table.records:
-            kept = first_path.get(rec.track_id)
-            if kept is not None:
-                why = (
-                    "(first table's row kept)"
-                    if kept == rec.path
-                    else f"with another path ({rec.path}; the first table's {kept} is used)"
-                )
-                report.add(SKIPPED_TRACK_ROW, 1, [f"{tp}: duplicate track_id {rec.track_id!r} {why}"])
-                continue
-            first_path[rec.track_id] = rec.path
-            records.append(rec)
-    if not records:
-        raise MixtapeError(f"no usable track rows in {', '.join(map(str, table_paths))}")
-    n = len(records)
-    track_ids = np.array([r.track_id for r in records], dtype=object)
-    artist, artist_names = _factorize([r.artist_id for r in records])
-    album, album_names = _factorize([r.album_id for r in records])
-    paths = np.array([str(r.path) for r in records], dtype=object)
-    durations = np.array([np.nan if r.duration is None else r.duration for r in records], dtype=np.float32)
-
+    columns = _TrackColumns.of(_read_track_records(table_paths, audio_root, report))
     mapping_dict = None
     if mapping is not None:
-        mapping_dict = read_mapping(mapping, {tid: i for i, tid in enumerate(track_ids)}, report)
-    matcher = TrackMatcher(track_ids, paths, mapping_dict, match)
-
-    heldout_mask = np.zeros(n, dtype=bool)
-    if holdout_tracks is not None:
-        listed = read_track_list(holdout_tracks)
-        idx = np.fromiter((matcher.by_id.get(t, -1) for t in listed), dtype=np.int64, count=len(listed))
-        report.add(UNKNOWN_HOLDOUT, int((idx < 0).sum()), [t for t, i in zip(listed, idx, strict=True) if i < 0])
-        heldout_mask[idx[idx >= 0]] = True
-
-    fill = (
-        artist,
-        album,
-        {a: i for i, a in enumerate(artist_names)},
-        {a: i for i, a in enumerate(album_names)},
-        artist_names,
-        album_names,
-    )
-    held_unmatched: dict[str, int] = {}
-    train_unmatched: dict[str, int] = {}
-    held = _gather(
-        _read_sets([Path(p) for p in heldout], report, "held-out"), matcher, report, set(), set(), held_unmatched, fill
-    )
-    train = _gather(
-        _read_sets([Path(p) for p in playlists], report, "training"),
-        matcher,
-        report,
-        set(),
-        set(held.ids),
-        train_unmatched,
-        fill,
-    )
-    for given, got, what in ((playlists, train, "training"), (heldout, held, "held-out")):
-        if given and not got.ids:
-            raise MixtapeError(
-                f"no {what} playlist could be read from {', '.join(map(str, given))}\n" + report.summary()
-            )
-    pl, pl_ids, ctx = _assemble(train, n, len(train_unmatched), report, heldout_mask)
-    hpl, hpl_ids, _ = _assemble(held, n, len(held_unmatched), report, None)
-    unmatched_names = list(dict.fromkeys([*train_unmatched, *held_unmatched]))
-    report.add(UNMATCHED_KEY, len(unmatched_names), unmatched_names)
-    in_no_playlist = (np.bincount(pl.indices, minlength=n) == 0) & ~heldout_mask
-    report.add(TRACK_IN_NO_PLAYLIST, int(in_no_playlist.sum()), track_ids[in_no_playlist][:5].tolist())
-    context_ids = np.array(list(train_unmatched), dtype=object)
-    if not keep_context:
-        ctx, context_ids = _empty_csr(pl.shape[0], 0), np.array([], dtype=object)
-    catalog = Catalog(
-        track_ids=track_ids,
-        paths=paths,
-        artist=artist,
-        album=album,
-        durations=durations,
-        artist_ids=np.array(artist_names, dtype=object),
-        album_ids=np.array(album_names, dtype=object),
-        playlists=pl,
-        playlist_ids=pl_ids,
-        heldout_playlists=hpl,
-        heldout_playlist_ids=hpl_ids,
-        heldout_track_mask=heldout_mask,
-        context=ctx,
-        context_ids=context_ids,
-        report=report,
-        sources={
-            "tracks": [str(p) for p in table_paths],
-            "playlists": train.sources,
-            "heldout": held.sources,
-            "holdout_tracks": [str(holdout_tracks)] if holdout_tracks is not None else [],
-            "mapping": [str(mapping)] if mapping is not None else [],
-        },
-    )
+        mapping_dict = read_mapping(mapping, {tid: i for i, tid in enumerate(columns.track_ids)}, report)
+    matcher = TrackMatcher(columns.track_ids, columns.paths, mapping_dict, match)
+    heldout_mask = _heldout_track_mask(holdout_tracks, matcher, len(columns.track_ids), report)
+    matched = _match_playlists(playlists, heldout, matcher, columns, report)
+    sources = {
+        "tracks": [str(p) for p in table_paths],
+        "playlists": matched.train.sources,
+        "heldout": matched.held.sources,
+        "holdout_tracks": [str(holdout_tracks)] if holdout_tracks is not None else [],
+        "mapping": [str(mapping)] if mapping is not None else [],
+    }
+    catalog = _build_catalog(columns, matched, heldout_mask, keep_context, report, sources)
     log.info("%s", catalog.summary())
     return catalog
 

@@ -228,6 +228,200 @@ def _embed_chunk(
     return vecs, bad, reasons
 
 
+@dataclass
+class _EmbedPlan:
+    """What a run embeds: the shard's tracks of the feature store, and which previous vectors it reuses."""
+
+    enc: EncoderBundle
+    fingerprint: str
+    table: TrackTable | None  # artists and albums; None for a bare feature store
+    store: Any
+    reader: Any
+    rows: np.ndarray  # store rows of the shard, in store order: the output's order
+    ids: list[str]
+    sums: list[str]
+    shard_failures: list[tuple[str, str, str]]  # tracks of the shard the store could not extract
+    meta: dict[str, Any]
+    prev: Embeddings | None  # the folder's previous complete run by the same encoder
+    up_to_date: bool  # ``prev`` already is what this run would write
+    cached: np.ndarray  # per planned track: its row in ``prev`` to reuse, or -1 to embed it
+
+    @property
+    def skipped_rows(self) -> list[str]:
+        return list(self.table.skipped) if self.table is not None else []
+
+
+@dataclass
+class _Computed:
+    """The outcome of embedding a plan's tracks; the vectors themselves stay in the saved chunks."""
+
+    failed: np.ndarray  # per planned track
+    failures: list[tuple[str, str, str]]  # (track id, path, reason), the store's failures first
+    computed: int = 0
+    reused: int = 0
+
+
+def _check_embed_args(
+    out: Path, audio: str | Path | None, features: str | Path | None, chunk_tracks: int, batch_size: int
+) -> None:
+    """Refuse a wrong call before the folder is locked or anything is read."""
+    if (audio is None) == (features is None):
+        raise MixtapeError(
+            "embed: give exactly one of --audio (a folder or tracks table) and --features (a feature store)"
+        )
+    if chunk_tracks < 1 or batch_size < 1:
+        raise MixtapeError(f"embed: chunk size and batch size must be positive (got {chunk_tracks}, {batch_size})")
+    if out.exists() and not out.is_dir():
+        raise MixtapeError(f"embed: --out {out} is a file; give a folder")
+
+
+def _collection_store(
+    enc: EncoderBundle,
+    out: Path,
+    audio: str | Path | None,
+    features: str | Path | None,
+    tracks: str | Path | None,
+    audio_root: str | Path | None,
+    shard: tuple[int, int],
+    workers: int | None,
+) -> tuple[TrackTable | None, Path]:
+    """The tracks table (if any) and the feature store to embed; from audio, the store is extracted (or
+    resumed) into ``out`` first, with the encoder's own log-mel settings."""
+    from mixtape.audio import MelConfig, extract_features
+
+    table: TrackTable | None = None
+    if audio is not None:
+        table = collection_table(audio, audio_root)
+        store_path = out / FEATURES_DIR
+        mel = MelConfig.model_validate(enc.mel) if enc.mel else None
+        extraction = extract_features(
+            table.records, store_path, mel=mel, workers=workers, shard=shard, patch_frames=enc.patch_frames
+        )
+        log.info("%s", extraction.summary())
+    else:
+        store_path = Path(features)  # type: ignore[arg-type]
+        if tracks is not None:
+            table = read_tracks(tracks, audio_root)
+    if table is not None:
+        for reason in table.skipped:
+            log.warning("skipped tracks table row: %s", reason)
+    return table, store_path
+
+
+def _embeddings_meta(
+    enc: EncoderBundle, fingerprint: str, store: Any, store_path: Path, shard: tuple[int, int]
+) -> dict[str, Any]:
+    """What the folder records of its making: a later run compares it to decide what is reusable."""
+    return {
+        "encoder": {
+            "source": enc.source,
+            "fingerprint": fingerprint,
+            "backbone": getattr(enc.encoder, "backbone_name", type(enc.encoder).__name__),
+            "patch_frames": enc.patch_frames,
+            "mel": enc.mel,
+        },
+        "store": {"path": str(Path(store_path).resolve()), "fingerprint": store_fingerprint(store)},
+        "shard": list(shard),
+    }
+
+
+def _is_up_to_date(
+    prev: Embeddings | None, meta: dict[str, Any], ids: list[str], table: TrackTable | None, force: bool
+) -> bool:
+    """Whether the previous run embedded this very store shard, with the same tracks and table metadata."""
+    if prev is None or force or prev.meta.get("store") != meta["store"] or prev.meta.get("shard") != meta["shard"]:
+        return False
+    prev_failed = {f[0] for f in prev.failures}
+    return prev.tracks.track_ids == [t for t in ids if t not in prev_failed] and _same_tables(prev, table)
+
+
+def _reusable_rows(prev: Embeddings | None, ids: list[str], sums: list[str], force: bool) -> np.ndarray:
+    """Per track, the row of its vector in ``prev`` when its audio is unchanged (same checksum), else -1."""
+    if prev is None or force:
+        return np.full(len(ids), -1, dtype=np.int64)
+    old = {tid: (r, c) for r, (tid, c) in enumerate(zip(prev.tracks.track_ids, prev.tracks.checksums, strict=True))}
+    return np.fromiter(
+        (old[t][0] if t in old and old[t][1] == c and c else -1 for t, c in zip(ids, sums, strict=True)),
+        dtype=np.int64,
+        count=len(ids),
+    )
+
+
+def _plan_embedding(
+    enc: EncoderBundle,
+    out: Path,
+    *,
+    audio: str | Path | None,
+    features: str | Path | None,
+    tracks: str | Path | None,
+    audio_root: str | Path | None,
+    shard: tuple[int, int],
+    workers: int | None,
+    force: bool,
+) -> _EmbedPlan:
+    """Which tracks to embed and which vectors of a previous run in ``out`` still hold."""
+    fingerprint = enc.fingerprint()
+    table, store_path = _collection_store(enc, out, audio, features, tracks, audio_root, shard, workers)
+    store, reader = enc.open_store(store_path)
+    rows = np.flatnonzero(_in_shard(store.track_ids, shard))
+    ids = [store.track_ids[i] for i in rows.tolist()]
+    sums = [store.checksums[i] for i in rows.tolist()]
+    shard_failures = [
+        f for f, k in zip(store.failures, _in_shard([f[0] for f in store.failures], shard), strict=True) if k
+    ]
+    meta = _embeddings_meta(enc, fingerprint, store, store_path, shard)
+    prev = _previous(out, fingerprint, force)
+    up_to_date = _is_up_to_date(prev, meta, ids, table, force)
+    cached = np.full(len(rows), -1, dtype=np.int64) if up_to_date else _reusable_rows(prev, ids, sums, force)
+    return _EmbedPlan(
+        enc, fingerprint, table, store, reader, rows, ids, sums, shard_failures, meta, prev, up_to_date, cached
+    )
+
+
+def _compute_vectors(plan: _EmbedPlan, parts: _PartStore, chunk_tracks: int, batch_size: int, device: str) -> _Computed:
+    """Embed the tracks not reused, ``chunk_tracks`` at a time, each chunk saved as it is done; a chunk
+    saved by an interrupted run for the same tracks is taken as it is."""
+    todo = np.flatnonzero(plan.cached < 0)
+    n_chunks = -(-len(todo) // chunk_tracks)
+    done = _Computed(np.zeros(len(plan.rows), dtype=bool), list(plan.shard_failures))
+    for c in progress(range(n_chunks), desc="embedding chunks", total=n_chunks, unit="chunk"):
+        sel = todo[c * chunk_tracks : (c + 1) * chunk_tracks]
+        cid, csum = [plan.ids[i] for i in sel.tolist()], [plan.sums[i] for i in sel.tolist()]
+        saved = parts.load(c, cid, csum)
+        if saved is not None:
+            _, bad, reasons = saved
+            done.reused += int((~bad).sum())
+        else:
+            vecs, bad, reasons = _embed_chunk(
+                plan.enc.encoder, plan.reader, plan.rows[sel], batch_size, device, f"embedding chunk {c + 1}/{n_chunks}"
+            )
+            parts.save(c, cid, csum, vecs, bad, reasons)
+            done.computed += int((~bad).sum())
+        done.failed[sel[bad]] = True
+        paths = [str(plan.store.paths[plan.rows[i]]) for i in sel[bad].tolist()]
+        done.failures += list(zip([cid[j] for j in np.flatnonzero(bad).tolist()], paths, reasons, strict=True))
+    done.reused += int((plan.cached >= 0).sum())
+    return done
+
+
+def _assemble_folder(out: Path, plan: _EmbedPlan, parts: _PartStore, done: _Computed) -> int:
+    """Write the embeddings folder (vectors, tracks, failures, header last) and drop the saved chunks;
+    returns the number of vectors written."""
+    good = np.flatnonzero(~done.failed)
+    track_meta = _track_meta(plan.store, plan.rows[good], plan.table)
+    blocks = _assemble(parts, plan.cached, done.failed, plan.prev)
+    first = next(blocks, None)
+    if first is None:
+        dim = int(getattr(plan.enc.encoder, "embedding_dim", 0))
+        chain: Iterator[np.ndarray] = iter(())
+    else:
+        dim = first.shape[1]
+        chain = _prepend(first, blocks)
+    write_embeddings(out, chain, len(good), dim, track_meta, done.failures, plan.meta)
+    parts.remove()
+    return len(good)
+
+
 def embed_collection(
     encoder: Any,
     out: str | Path,
@@ -249,124 +443,33 @@ def embed_collection(
     ``audio`` (a folder of audio files or a tracks table) and ``features`` (an existing feature store,
     optionally with ``tracks`` for artists and albums) says what to embed.
     """
-    from mixtape.audio import MelConfig, extract_features
-
     started = time.perf_counter()
     out = Path(out)
     shard = _check_shard(shard)
-    if (audio is None) == (features is None):
-        raise MixtapeError(
-            "embed: give exactly one of --audio (a folder or tracks table) and --features (a feature store)"
-        )
-    if chunk_tracks < 1 or batch_size < 1:
-        raise MixtapeError(f"embed: chunk size and batch size must be positive (got {chunk_tracks}, {batch_size})")
-    if out.exists() and not out.is_dir():
-        raise MixtapeError(f"embed: --out {out} is a file; give a folder")
+    _check_embed_args(out, audio, features, chunk_tracks, batch_size)
     with folder_lock(
         out, f"embeddings folder {out} is being written by another `mixtape embed`; wait for it or use another --out"
     ):
-        enc = EncoderBundle.of(encoder)
-        fingerprint = enc.fingerprint()
-        report = EmbedReport(out)
-
-        table: TrackTable | None = None
-        if audio is not None:
-            table = collection_table(audio, audio_root)
-            store_path = out / FEATURES_DIR
-            mel = MelConfig.model_validate(enc.mel) if enc.mel else None
-            extraction = extract_features(
-                table.records, store_path, mel=mel, workers=workers, shard=shard, patch_frames=enc.patch_frames
-            )
-            log.info("%s", extraction.summary())
-        else:
-            store_path = Path(features)  # type: ignore[arg-type]
-            if tracks is not None:
-                table = read_tracks(tracks, audio_root)
-        if table is not None:
-            report.skipped_rows = list(table.skipped)
-            for reason in table.skipped:
-                log.warning("skipped tracks table row: %s", reason)
-        store, reader = enc.open_store(store_path)
-        keep = _in_shard(store.track_ids, shard)
-        rows = np.flatnonzero(keep)
-        ids = [store.track_ids[i] for i in rows.tolist()]
-        sums = [store.checksums[i] for i in rows.tolist()]
-        shard_failures = [
-            f for f, k in zip(store.failures, _in_shard([f[0] for f in store.failures], shard), strict=True) if k
-        ]
-        meta = {
-            "encoder": {
-                "source": enc.source,
-                "fingerprint": fingerprint,
-                "backbone": getattr(enc.encoder, "backbone_name", type(enc.encoder).__name__),
-                "patch_frames": enc.patch_frames,
-                "mel": enc.mel,
-            },
-            "store": {"path": str(Path(store_path).resolve()), "fingerprint": store_fingerprint(store)},
-            "shard": list(shard),
-        }
-
-        prev = _previous(out, fingerprint, force)
-        if (
-            prev is not None
-            and not force
-            and prev.meta.get("store") == meta["store"]
-            and prev.meta.get("shard") == meta["shard"]
-        ):
-            prev_failed = {f[0] for f in prev.failures}
-            if prev.tracks.track_ids == [t for t in ids if t not in prev_failed] and _same_tables(prev, table):
-                report.tracks, report.up_to_date = len(prev), True
-                report.failed = prev.failures
-                return report
-
-        # reuse vectors of unchanged tracks from the previous complete run
-        cached = np.full(len(rows), -1, dtype=np.int64)
-        if prev is not None and not force:
-            old = {
-                tid: (r, c) for r, (tid, c) in enumerate(zip(prev.tracks.track_ids, prev.tracks.checksums, strict=True))
-            }
-            cached = np.fromiter(
-                (old[t][0] if t in old and old[t][1] == c and c else -1 for t, c in zip(ids, sums, strict=True)),
-                dtype=np.int64,
-                count=len(ids),
-            )
-        todo = np.flatnonzero(cached < 0)
-        parts = _PartStore(out, fingerprint)
-        n_chunks = -(-len(todo) // chunk_tracks)
-        failed_mask = np.zeros(len(rows), dtype=bool)
-        failures: list[tuple[str, str, str]] = list(shard_failures)
-        for c in progress(range(n_chunks), desc="embedding chunks", total=n_chunks, unit="chunk"):
-            sel = todo[c * chunk_tracks : (c + 1) * chunk_tracks]
-            cid, csum = [ids[i] for i in sel.tolist()], [sums[i] for i in sel.tolist()]
-            saved = parts.load(c, cid, csum)
-            if saved is not None:
-                _, bad, reasons = saved
-                report.reused += int((~bad).sum())
-            else:
-                vecs, bad, reasons = _embed_chunk(
-                    enc.encoder, reader, rows[sel], batch_size, device, f"embedding chunk {c + 1}/{n_chunks}"
-                )
-                parts.save(c, cid, csum, vecs, bad, reasons)
-                report.computed += int((~bad).sum())
-            failed_mask[sel[bad]] = True
-            paths = [str(store.paths[rows[i]]) for i in sel[bad].tolist()]
-            failures += list(zip([cid[j] for j in np.flatnonzero(bad).tolist()], paths, reasons, strict=True))
-        report.reused += int((cached >= 0).sum())
-
-        good = np.flatnonzero(~failed_mask)
-        track_meta = _track_meta(store, rows[good], table)
-        blocks = _assemble(parts, cached, failed_mask, prev)
-        first = next(blocks, None)
-        if first is None:
-            dim = int(getattr(enc.encoder, "embedding_dim", 0))
-            chain: Iterator[np.ndarray] = iter(())
-        else:
-            dim = first.shape[1]
-            chain = _prepend(first, blocks)
-        write_embeddings(out, chain, len(good), dim, track_meta, failures, meta)
-        parts.remove()
-        report.tracks = len(good)
-        report.failed = failures
+        plan = _plan_embedding(
+            EncoderBundle.of(encoder),
+            out,
+            audio=audio,
+            features=features,
+            tracks=tracks,
+            audio_root=audio_root,
+            shard=shard,
+            workers=workers,
+            force=force,
+        )
+        report = EmbedReport(out, skipped_rows=plan.skipped_rows)
+        if plan.up_to_date:
+            assert plan.prev is not None  # up to date means: the previous run is this one
+            report.tracks, report.up_to_date, report.failed = len(plan.prev), True, plan.prev.failures
+            return report
+        parts = _PartStore(out, plan.fingerprint)
+        done = _compute_vectors(plan, parts, chunk_tracks, batch_size, device)
+        report.tracks = _assemble_folder(out, plan, parts, done)
+        report.computed, report.reused, report.failed = done.computed, done.reused, done.failures
         report.seconds = time.perf_counter() - started
         log.info(
             "embedded %d tracks into %s (%d computed, %d reused, %d failed)",
@@ -374,7 +477,7 @@ def embed_collection(
             out,
             report.computed,
             report.reused,
-            len(failures),
+            len(done.failures),
         )
         return report
 

@@ -323,44 +323,37 @@ def changed_index_files(path: Path, meta: dict[str, Any]) -> list[tuple[Path, st
     return out
 
 
-def build_index(
-    embeddings: str | Path, out: str | Path, settings: IndexSettings | None = None, force: bool = False
-) -> IndexReport:
-    """Build the index of an embeddings folder into ``out`` (see the module docstring)."""
-    import faiss
+def _existing_report(out: Path, emb: Embeddings, cfg: IndexSettings) -> IndexReport | None:
+    """The report of the index already in ``out`` when it indexes these very embeddings with these
+    settings (rebuilding it would change nothing), else None."""
+    if not (out / INDEX_META).exists():
+        return None
+    try:
+        old = read_index_meta(out)
+    except SearchIndexError:
+        old = {}
+    if old.get("embeddings", {}).get("checksum") != emb.checksum or old.get("settings") != cfg.model_dump(mode="json"):
+        return None
+    return IndexReport(
+        out,
+        old["kind"],
+        old["n"],
+        old["dim"],
+        old["params"],
+        old["recall10"],
+        old["recall_queries"],
+        old["build_seconds"],
+        [],
+        bool(old.get("mutual_proximity")),
+        True,
+    )
 
-    cfg = settings or IndexSettings()
-    started = time.perf_counter()
-    emb = Embeddings.open(embeddings)
-    out = Path(out)
-    n, dim = len(emb), emb.dim
-    if n == 0:
-        raise SearchIndexError(
-            f"index: {emb.path} holds no track embeddings (all failed? see {emb.path / 'failures.tsv'})"
-        )
-    kind = choose_kind(n, cfg)
-    if not force and (out / INDEX_META).exists():
-        try:
-            old = read_index_meta(out)
-        except SearchIndexError:
-            old = {}
-        if old.get("embeddings", {}).get("checksum") == emb.checksum and old.get("settings") == cfg.model_dump(
-            mode="json"
-        ):
-            return IndexReport(
-                out,
-                old["kind"],
-                old["n"],
-                old["dim"],
-                old["params"],
-                old["recall10"],
-                old["recall_queries"],
-                old["build_seconds"],
-                [],
-                bool(old.get("mutual_proximity")),
-                True,
-            )
-    index = _new_index(kind, dim, n, cfg)
+
+def _fill_index(emb: Embeddings, kind: str, cfg: IndexSettings) -> Any:
+    """A FAISS index of ``kind`` holding every normalised vector, added block by block so memory stays
+    one block beside the index."""
+    n = len(emb)
+    index = _new_index(kind, emb.dim, n, cfg)
     if kind == "ivf":
         rng = np.random.default_rng(cfg.seed)
         n_train = min(n, 64 * int(index.nlist))
@@ -373,47 +366,78 @@ def build_index(
         index.add(unit_rows(block))
     if kind == "ivf":
         index.make_direct_map()  # so a track's own vector can be read back for "similar to this track"
+    return index
 
-    # recall@10 against exact search on sampled collection tracks
+
+@dataclass
+class _Tuned:
+    """The search parameter chosen for an index and the recall@10 it reaches."""
+
+    params: dict[str, Any]
+    recall: float
+    recall_queries: int  # sample queries measured (0: exact search, nothing to measure)
+    tuning: list[tuple[int, float]]  # (parameter value, recall@10) in the order tried
+
+
+def _sweep(
+    index: Any, kind: str, queries: np.ndarray, q_rows: np.ndarray, exact_s: np.ndarray, k: int, cfg: IndexSettings
+) -> tuple[int | None, float, list[tuple[int, float]]]:
+    """Try the search parameter from cheap to costly and stop at the first reaching the target recall
+    (or the last one, with a warning): the value, its recall and every value tried."""
+    chosen, recall = None, 0.0
+    tuning: list[tuple[int, float]] = []
+    for value in _candidate_params(kind, index):
+        set_search_param(index, kind, value)
+        found_s, found_i = index.search(queries, k + 1)
+        s, i = drop_self(found_s, found_i, q_rows, k)
+        r = recall_at_k(s, i, exact_s)
+        tuning.append((value, r))
+        chosen, recall = value, r
+        if r >= cfg.target_recall:
+            break
+    if recall < cfg.target_recall:
+        log.warning(
+            "index: recall@10 %.3f at the largest %s=%s is below the target %.2f",
+            recall,
+            search_param_name(kind),
+            chosen,
+            cfg.target_recall,
+        )
+    return chosen, recall, tuning
+
+
+def _tune_search(index: Any, kind: str, emb: Embeddings, cfg: IndexSettings) -> _Tuned:
+    """Recall@10 against exact search on sampled collection tracks, and the search parameter reaching
+    the target (exact search needs none)."""
+    n = len(emb)
     rng = np.random.default_rng(cfg.seed + 1)
     nq = min(cfg.recall_queries, n)
     q_rows = np.sort(rng.choice(n, size=nq, replace=False))
     queries = unit_rows(emb.vectors[q_rows])
     k = min(RECALL_K, n - 1)
-    tuning: list[tuple[int, float]] = []
-    params: dict[str, Any] = {}
+    recall_queries = nq if kind != "flat" else 0
     if kind == "flat" or k < 1:
-        recall = 1.0
-    else:
-        exact_s, exact_i = exact_top_k(emb.blocks(ADD_BLOCK), queries, k + 1)
-        exact_s, _ = drop_self(exact_s, exact_i, q_rows, k)
-        name = search_param_name(kind)
-        assert name is not None  # ivf or hnsw: both have one
-        chosen, recall = None, 0.0
-        for value in _candidate_params(kind, index):
-            set_search_param(index, kind, value)
-            found_s, found_i = index.search(queries, k + 1)
-            s, i = drop_self(found_s, found_i, q_rows, k)
-            r = recall_at_k(s, i, exact_s)
-            tuning.append((value, r))
-            chosen, recall = value, r
-            if r >= cfg.target_recall:
-                break
-        if recall < cfg.target_recall:
-            log.warning(
-                "index: recall@10 %.3f at the largest %s=%s is below the target %.2f",
-                recall,
-                name,
-                chosen,
-                cfg.target_recall,
-            )
-        params = {name: chosen}
-        if kind == "ivf":
-            params = {"nlist": int(index.nlist), **params}
-        if kind == "hnsw":
-            params = {"M": cfg.hnsw_m, "efConstruction": cfg.ef_construction, **params}
+        return _Tuned({}, 1.0, recall_queries, [])
+    exact_s, exact_i = exact_top_k(emb.blocks(ADD_BLOCK), queries, k + 1)
+    exact_s, _ = drop_self(exact_s, exact_i, q_rows, k)
+    name = search_param_name(kind)
+    assert name is not None  # ivf or hnsw: both have one
+    chosen, recall, tuning = _sweep(index, kind, queries, q_rows, exact_s, k, cfg)
+    params: dict[str, Any] = {name: chosen}
+    if kind == "ivf":
+        params = {"nlist": int(index.nlist), **params}
+    if kind == "hnsw":
+        params = {"M": cfg.hnsw_m, "efConstruction": cfg.ef_construction, **params}
+    return _Tuned(params, recall, recall_queries, tuning)
+
+
+def _write_index_files(out: Path, index: Any, emb: Embeddings, cfg: IndexSettings) -> dict[str, str]:
+    """Write every file of the folder but its header, which is removed first (the folder reads as
+    incomplete until the new header lands); returns their checksums for the header."""
+    import faiss
+
     if cfg.mutual_proximity:
-        save_moments(out / MP_FILE, compute_moments(emb.blocks, n, dim))
+        save_moments(out / MP_FILE, compute_moments(emb.blocks, len(emb), emb.dim))
     else:
         (out / MP_FILE).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -432,17 +456,25 @@ def build_index(
     files = {INDEX_FILE: index_hash.hexdigest(), TRACKS_FILE: file_checksum(tracks_file)}
     if cfg.mutual_proximity:
         files[MP_FILE] = file_checksum(out / MP_FILE)
-    build_seconds = time.perf_counter() - started
-    recall_queries = nq if kind != "flat" else 0
-    meta = {
+    return files
+
+
+def _index_header(
+    kind: str, emb: Embeddings, cfg: IndexSettings, tuned: _Tuned, build_seconds: float, files: dict[str, str]
+) -> dict[str, Any]:
+    """``index.json``: what was built from what, so a re-run can tell it is up to date and opening can
+    verify the files."""
+    import faiss
+
+    return {
         "kind": kind,
         "metric": "inner product of L2-normalised vectors (cosine)",
-        "n": n,
-        "dim": dim,
-        "params": params,
-        "recall10": recall,
-        "recall_queries": recall_queries,
-        "tuning": tuning,
+        "n": len(emb),
+        "dim": emb.dim,
+        "params": tuned.params,
+        "recall10": tuned.recall,
+        "recall_queries": tuned.recall_queries,
+        "tuning": tuned.tuning,
         "build_seconds": build_seconds,
         "mutual_proximity": cfg.mutual_proximity,
         "settings": cfg.model_dump(mode="json"),
@@ -451,7 +483,42 @@ def build_index(
         "faiss": faiss.__version__,
         "files": files,
     }
-    INDEX_FOLDER.write_header(out, meta)
-    report = IndexReport(out, kind, n, dim, params, recall, recall_queries, build_seconds, tuning, cfg.mutual_proximity)
+
+
+def build_index(
+    embeddings: str | Path, out: str | Path, settings: IndexSettings | None = None, force: bool = False
+) -> IndexReport:
+    """Build the index of an embeddings folder into ``out`` (see the module docstring)."""
+    cfg = settings or IndexSettings()
+    started = time.perf_counter()
+    emb = Embeddings.open(embeddings)
+    out = Path(out)
+    n, dim = len(emb), emb.dim
+    if n == 0:
+        raise SearchIndexError(
+            f"index: {emb.path} holds no track embeddings (all failed? see {emb.path / 'failures.tsv'})"
+        )
+    kind = choose_kind(n, cfg)
+    if not force:
+        existing = _existing_report(out, emb, cfg)
+        if existing is not None:
+            return existing
+    index = _fill_index(emb, kind, cfg)
+    tuned = _tune_search(index, kind, emb, cfg)
+    files = _write_index_files(out, index, emb, cfg)
+    build_seconds = time.perf_counter() - started
+    INDEX_FOLDER.write_header(out, _index_header(kind, emb, cfg, tuned, build_seconds, files))
+    report = IndexReport(
+        out,
+        kind,
+        n,
+        dim,
+        tuned.params,
+        tuned.recall,
+        tuned.recall_queries,
+        build_seconds,
+        tuned.tuning,
+        cfg.mutual_proximity,
+    )
     log.info("index: %s", report.summary().replace("\n", ";"))
     return report
