@@ -31,7 +31,7 @@ def test_demo_config_is_the_documented_grid() -> None:
     from mixtape.experiment import load_experiment_config
 
     cfg = load_experiment_config(DEFAULT_CONFIG)
-    assert [s.key for s in cfg.strategies] == ["self", "artist", "playlist", "cooc-topk", "track2vec"]
+    assert [s.key for s in cfg.strategies] == ["self", "artist", "playlist", "cooc-topk", "track2vec", "theme"]
     assert [b.name for b in cfg.backbones] == ["small"] and cfg.seeds == [0, 1, 2]
     assert cfg.data.world is not None and cfg.data.world.size == "small" and cfg.tasks.baseline
 

@@ -49,6 +49,13 @@ def test_is_current_compares_the_recorded_fingerprint(tmp_path: Path) -> None:
     assert not DEMO.is_current(tmp_path, key)
 
 
+def test_check_words_each_header_problem_and_passes_a_sound_one(tmp_path: Path) -> None:
+    assert DEMO.check(tmp_path) == [f"{tmp_path / 'demo.json'}: not found (make one with `mixtape demo-stage`)"]
+    DEMO.write_header(tmp_path, {"n": 1})
+    assert DEMO.check(tmp_path, required=("n",)) == []
+    assert DEMO.check(tmp_path, required=("m",)) == [f"{tmp_path / 'demo.json'}: missing key(s) m"]
+
+
 def test_fingerprint_is_canonical() -> None:
     assert fingerprint({"a": 1, "b": [Path("x")]}) == fingerprint({"b": ["x"], "a": 1})
     assert fingerprint({"a": 1}) != fingerprint({"a": 2})

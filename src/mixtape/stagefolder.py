@@ -87,6 +87,15 @@ class StageFolder:
             required=required,
         )
 
+    def check(self, folder: str | Path, required: tuple[str, ...] = ()) -> list[str]:
+        """What is wrong with the folder's header, each finding naming the file and how to make the
+        folder again; empty when the header is sound (the data files are the stage's own to check)."""
+        try:
+            self.read_header(folder, required=required)
+        except MixtapeError as err:
+            return [str(err)]
+        return []
+
     def holds(self, folder: str | Path) -> bool:
         """The folder has this stage's header file and it is ours: its format matches, or it is
         unreadable (a damaged header is a finding for ``mixtape doctor``, so it counts as ours)."""

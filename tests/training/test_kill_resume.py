@@ -68,6 +68,10 @@ def test_kill_then_resume_repeats_and_skips_no_step(reference_run, tiny_store, t
     want = _state(reference_run.run_dir / "checkpoints" / "last.ckpt")["state_dict"]
     got = _state(last)["state_dict"]
     # Bit-identity is not promised across processes (thread counts change float summation order), but a
-    # repeated or skipped Adam step moves weights by about the learning rate (1e-3), far above this.
+    # repeated or skipped Adam step moves weights by about the learning rate (1e-3), far above 1e-4. Batch
+    # norms' running statistics accumulate that summation noise over every step (channels-last reductions
+    # run in another order with another thread count), while a repeated or skipped step would move them by
+    # momentum x (batch mean - running mean), ~1e-2: they are held to 1e-3.
     for name, tensor in want.items():
-        torch.testing.assert_close(got[name], tensor, rtol=1e-4, atol=1e-4, msg=lambda m, name=name: f"{name}: {m}")
+        tol = 1e-3 if name.endswith(("running_mean", "running_var")) else 1e-4
+        torch.testing.assert_close(got[name], tensor, rtol=tol, atol=tol, msg=lambda m, name=name: f"{name}: {m}")
