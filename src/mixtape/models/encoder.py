@@ -34,16 +34,16 @@ class Encoder(nn.Module):
         self.input_norm = nn.BatchNorm2d(1)
         # Its scale and shift stay 1 and 0: a learnt affine map right before a convolution and its own
         # batch norm adds nothing the network cannot do, but learning it makes the stem convolution
-        # compute its gradient with respect to the whole input patch: a quarter of the CPU step time
-        # of the `small` backbone (66 → 49 ms for 64 patches on one core).
+        # compute its gradient with respect to the whole input patch (a quarter of the `small`
+        # backbone's CPU step time; docs/evidence.md, "Speed").
         self.input_norm.weight.requires_grad_(False)
         self.input_norm.bias.requires_grad_(False)
         self.backbone = build_backbone(backbone_name, n_mels, **backbone_kwargs)
         dim: Any = self.backbone.embedding_dim  # a positive int: build_backbone checks it
         self.embedding_dim: int = int(dim)
-        # Channels-last (NHWC) activations and weights: oneDNN's convolutions, batch norms and
-        # pools run about twice as fast on the CPU in this layout (the `small` backbone's training
-        # step: 295 → 145 ms for 64 patches, one thread), and it is the layout tensor cores want.
+        # Channels-last (NHWC) activations and weights: oneDNN's convolutions, batch norms and pools
+        # run about twice as fast on the CPU in this layout (with the frozen affine above, the `small`
+        # backbone's step is 226 → 142 ms; docs/evidence.md, "Speed"), and tensor cores want it too.
         self.to(memory_format=torch.channels_last)
 
     def config(self) -> dict[str, Any]:
