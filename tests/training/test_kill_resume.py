@@ -67,11 +67,17 @@ def test_kill_then_resume_repeats_and_skips_no_step(reference_run, tiny_store, t
 
     want = _state(reference_run.run_dir / "checkpoints" / "last.ckpt")["state_dict"]
     got = _state(last)["state_dict"]
-    # Bit-identity is not promised across processes (thread counts change float summation order), but a
-    # repeated or skipped Adam step moves weights by about the learning rate (1e-3), far above 1e-4. Batch
-    # norms' running statistics accumulate that summation noise over every step (channels-last reductions
-    # run in another order with another thread count), while a repeated or skipped step would move them by
-    # momentum x (batch mean - running mean), ~1e-2: they are held to 1e-3.
+    # Bit-identity is not promised across processes: thread counts change the order of float sums
+    # (channels-last convolutions and batch norms reduce in blocks), and Adam turns that noise into a few
+    # elements off by ~1e-4. A repeated or skipped step instead moves nearly every weight by about the
+    # learning rate (1e-3), so each tensor's *mean* difference is held far below that, and every element
+    # to the learning rate itself.
     for name, tensor in want.items():
-        tol = 1e-3 if name.endswith(("running_mean", "running_var")) else 1e-4
-        torch.testing.assert_close(got[name], tensor, rtol=tol, atol=tol, msg=lambda m, name=name: f"{name}: {m}")
+        if not tensor.is_floating_point():
+            assert torch.equal(got[name], tensor), name
+            continue
+        diff = (got[name] - tensor).abs()
+        # batch norms' running statistics move by momentum x (batch mean - running mean), ~1e-2, per step
+        bound = 1e-4 if name.endswith(("running_mean", "running_var")) else 2e-5
+        assert float(diff.mean()) < bound, f"{name}: mean difference {float(diff.mean()):.2e} (a step repeated?)"
+        assert float(diff.max()) < 1e-3, f"{name}: largest difference {float(diff.max()):.2e}"
