@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mixtape.errors import MixtapeError
-from mixtape.stagefolder import STAGE_FOLDERS, StageFolder, fingerprint, register_stage_folder
+from mixtape.stagefolder import STAGE_FOLDERS, StageFolder, StageHeader, fingerprint, register_stage_folder
 
 DEMO = StageFolder("demo folder", "demo.json", "mixtape-demo", 2, "make one with `mixtape demo-stage`")
 
@@ -54,6 +54,25 @@ def test_check_words_each_header_problem_and_passes_a_sound_one(tmp_path: Path) 
     DEMO.write_header(tmp_path, {"n": 1})
     assert DEMO.check(tmp_path, required=("n",)) == []
     assert DEMO.check(tmp_path, required=("m",)) == [f"{tmp_path / 'demo.json'}: missing key(s) m"]
+
+
+class CountHeader(StageHeader):
+    n: int
+
+
+TYPED = StageFolder("typed folder", "typed.json", "mixtape-typed", 1, "make one", model=CountHeader)
+
+
+def test_a_typed_header_is_refused_when_damaged_never_coerced(tmp_path: Path) -> None:
+    TYPED.write_header(tmp_path, {"n": 3, "extra": [1]})
+    header = TYPED.read(tmp_path)
+    assert isinstance(header, CountHeader) and header.n == 3 and header.model_extra == {"extra": [1]}
+    for bad, why in (("3", "valid integer"), (True, "valid integer"), (None, "valid integer")):
+        TYPED.write_header(tmp_path, {"n": bad})
+        with pytest.raises(MixtapeError, match=rf"typed.json: damaged \(n: .*{why}.*\); make one"):
+            TYPED.read_header(tmp_path)
+    TYPED.write_header(tmp_path, {})
+    assert TYPED.check(tmp_path) == [f"{tmp_path / 'typed.json'}: damaged (n: field required); make one"]
 
 
 def test_fingerprint_is_canonical() -> None:

@@ -707,7 +707,7 @@ def check_embeddings(path: Path, quick: bool = False) -> FolderCheck:
 def check_index(path: Path) -> FolderCheck:
     """A search index vs its files and vs the embeddings it was built from."""
     from mixtape.search.embeddings import read_meta
-    from mixtape.search.index import changed_index_files, read_index_meta
+    from mixtape.search.index import IndexHeader, changed_index_files, read_index_meta
     from mixtape.search.neighbours import SimilarIndex
 
     check = FolderCheck(path, "search index")
@@ -716,7 +716,8 @@ def check_index(path: Path) -> FolderCheck:
     except MixtapeError as err:
         check.error(err, f"rebuild it: `mixtape index EMBEDDINGS --out {_q(path)}`")
         return check
-    emb = (meta.get("embeddings") or {}).get("path") if isinstance(meta.get("embeddings"), dict) else None
+    header = IndexHeader.model_validate(meta)  # checked by read_index_meta
+    emb = header.embeddings.path if header.embeddings is not None and header.embeddings.path else None
     rebuild = f"rebuild it: `mixtape index {_q(emb) if emb else 'EMBEDDINGS'} --out {_q(path)}`"
     changed = changed_index_files(path, meta)
     for file, what in changed:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from mixtape.errors import MixtapeError
 from mixtape.fileio import atomic_write_text, read_json_header
 
@@ -26,6 +28,27 @@ def fingerprint(value: Any) -> str:
     header records to say which inputs and settings made the folder."""
     blob = json.dumps(value, sort_keys=True, default=str)
     return hashlib.blake2b(blob.encode("utf-8"), digest_size=16).hexdigest()
+
+
+class StageHeader(BaseModel):
+    """The typed part of a stage's header: every header has a format and a version; a stage subclasses
+    this with the fields its readers use (strict types: a damaged header is refused, never coerced).
+    Fields it does not declare are kept as they are."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    format: str
+    version: int
+
+
+def _validation_problems(err: ValidationError) -> str:
+    """``field: what is wrong (got value)`` for each problem, in the order pydantic found them."""
+    out = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "header"
+        got = f" (got {e['input']!r})" if e["type"] != "missing" else ""
+        out.append(f"{where}: {e['msg'].lower()}{got}")
+    return "; ".join(out)
 
 
 @dataclass(frozen=True)
@@ -43,6 +66,7 @@ class StageFolder:
     version: int
     make: str
     check_version: bool = True
+    model: type[StageHeader] = StageHeader
 
     def header_path(self, folder: str | Path) -> Path:
         return Path(folder) / self.header_file
@@ -76,8 +100,9 @@ class StageFolder:
         hint: str | None = None,
     ) -> dict[str, Any]:
         """The folder's header, checked: present, JSON, this format, a version this mixtape reads, and
-        holding ``required``; otherwise ``error`` naming the file (``hint`` replaces ``make`` in it)."""
-        return read_json_header(
+        holding ``required`` and what the stage's header ``model`` types; otherwise ``error`` naming the
+        file (``hint`` replaces ``make`` in it)."""
+        data = read_json_header(
             self.header_path(folder),
             kind=self.kind,
             format_name=self.format,
@@ -86,6 +111,20 @@ class StageFolder:
             error=error,
             required=required,
         )
+        self._typed(folder, data, error, hint)
+        return data
+
+    def read(self, folder: str | Path, error: type[Exception] = MixtapeError, hint: str | None = None) -> StageHeader:
+        """The folder's header as the stage's typed model (checked as ``read_header`` checks it)."""
+        return self._typed(folder, self.read_header(folder, error=error, hint=hint), error, hint)
+
+    def _typed(self, folder: str | Path, data: dict[str, Any], error: type[Exception], hint: str | None) -> StageHeader:
+        try:
+            return self.model.model_validate(data)
+        except ValidationError as err:
+            raise error(
+                f"{self.header_path(folder)}: damaged ({_validation_problems(err)}); {hint or self.make}"
+            ) from None
 
     def check(self, folder: str | Path, required: tuple[str, ...] = ()) -> list[str]:
         """What is wrong with the folder's header, each finding naming the file and how to make the

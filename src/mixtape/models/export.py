@@ -16,19 +16,35 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import Field
 from safetensors.torch import save as save_safetensors_bytes
 
 from mixtape.errors import MixtapeError
 from mixtape.fileio import atomic_write_bytes, file_checksum, get_logger
 from mixtape.models.encoder import Encoder
 from mixtape.models.weights import build_for_weights, read_safetensors
-from mixtape.stagefolder import StageFolder, register_stage_folder
+from mixtape.stagefolder import StageFolder, StageHeader, register_stage_folder
 
 log = get_logger(__name__)
 
 WEIGHTS_FILE = "encoder.safetensors"
+
+
+class ExportHeader(StageHeader):
+    """What ``encoder.json`` must hold to rebuild the encoder, typed (a damaged one is refused by name)."""
+
+    backbone: str
+    n_mels: int = Field(gt=0)
+    embedding_dim: int = Field(gt=0)
+    weights: str
+    backbone_kwargs: dict[str, Any] = {}
+    weights_checksum: str | None = None
+
+
 EXPORT_FOLDER = register_stage_folder(
-    StageFolder("encoder export", "encoder.json", "mixtape-encoder", 1, "write one with `mixtape export`")
+    StageFolder(
+        "encoder export", "encoder.json", "mixtape-encoder", 1, "write one with `mixtape export`", model=ExportHeader
+    )
 )
 CONFIG_FILE = EXPORT_FOLDER.header_file
 ONNX_OPSET = 17
@@ -99,7 +115,6 @@ def read_export_config(out_dir: str | Path) -> dict[str, Any]:
     return EXPORT_FOLDER.read_header(
         out_dir,
         error=ExportError,
-        required=("backbone", "n_mels", "embedding_dim", "weights"),
         hint=f"is {out_dir} a folder written by `mixtape export`?",
     )
 
@@ -109,30 +124,25 @@ def load_export_folder(out_dir: str | Path) -> tuple[Encoder, dict[str, Any]]:
     against the JSON. Callers use ``EncoderBundle.load``, which adds the input contract."""
     out_dir = Path(out_dir)
     info = read_export_config(out_dir)
+    header = ExportHeader.model_validate(info)  # checked by read_export_config: typed access below
     config = out_dir / CONFIG_FILE
-    kwargs = info.get("backbone_kwargs", {})
-    if (
-        not isinstance(info["weights"], str)
-        or Path(info["weights"]).name != info["weights"]
-        or not isinstance(kwargs, dict)
-    ):
-        raise ExportError(
-            f"{config}: 'weights' must name a file of {out_dir} and 'backbone_kwargs' be an object, "
-            f"got {info['weights']!r} and {kwargs!r}"
-        )
-    weights_path = out_dir / info["weights"]
-    state = read_safetensors(weights_path, info.get("weights_checksum"), CONFIG_FILE, ExportError)
-    # Built only once its shapes match the weights: a damaged encoder.json cannot make it allocate more than they hold.
+    kwargs = header.backbone_kwargs
+    if Path(header.weights).name != header.weights:
+        raise ExportError(f"{config}: 'weights' must name a file of {out_dir}, got {header.weights!r}")
+    weights_path = out_dir / header.weights
+    state = read_safetensors(weights_path, header.weights_checksum, CONFIG_FILE, ExportError)
+    # Built only once its shapes match the weights: a damaged encoder.json cannot make it allocate more than
+    # they hold.
     encoder = build_for_weights(
-        lambda: Encoder(info["backbone"], int(info["n_mels"]), **kwargs),
+        lambda: Encoder(header.backbone, header.n_mels, **kwargs),
         state,
         str(weights_path),
         ExportError,
-        f"weights do not fit backbone {info['backbone']!r} as {CONFIG_FILE} records it",
+        f"weights do not fit backbone {header.backbone!r} as {CONFIG_FILE} records it",
     )
-    if encoder.embedding_dim != info["embedding_dim"]:
+    if encoder.embedding_dim != header.embedding_dim:
         raise ExportError(
-            f"{config}: embedding_dim {info['embedding_dim']!r} but backbone '{info['backbone']}' "
+            f"{config}: embedding_dim {header.embedding_dim!r} but backbone '{header.backbone}' "
             f"gives {encoder.embedding_dim}"
         )
     return encoder.eval(), info

@@ -27,13 +27,32 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
 from mixtape.errors import MixtapeError
 from mixtape.fileio import ARRAY_FILE_ERRORS, atomic_write_text, file_checksum, progress
-from mixtape.stagefolder import StageFolder, register_stage_folder
+from mixtape.stagefolder import StageFolder, StageHeader, register_stage_folder
+
+
+class EmbeddingsHeader(StageHeader):
+    """What ``embeddings.json``'s readers use, typed: the shape the vectors must have and their provenance."""
+
+    count: int = Field(ge=0)
+    dim: int = Field(ge=0)
+    encoder: dict[str, Any]
+    vectors_checksum: str
+    tracks_checksum: str | None = None
+
 
 EMBEDDINGS_FOLDER = register_stage_folder(
-    StageFolder("embeddings folder", "embeddings.json", "mixtape-embeddings", 1, "create it with `mixtape embed`")
+    StageFolder(
+        "embeddings folder",
+        "embeddings.json",
+        "mixtape-embeddings",
+        1,
+        "create it with `mixtape embed`",
+        model=EmbeddingsHeader,
+    )
 )
 META_FILE = EMBEDDINGS_FOLDER.header_file
 VECTORS_FILE = "vectors.npy"
@@ -282,7 +301,6 @@ def read_meta(path: Path) -> dict[str, Any]:
     return EMBEDDINGS_FOLDER.read_header(
         path,
         error=EmbeddingsError,
-        required=("count", "dim", "encoder", "vectors_checksum"),
         hint="the embeddings are incomplete or this is not an embeddings folder; re-run `mixtape embed` to finish it",
     )
 

@@ -36,15 +36,15 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from mixtape.config import StrictConfig
 from mixtape.errors import MixtapeError
 from mixtape.fileio import atomic_open, atomic_write_text, file_checksum, get_logger, progress
-from mixtape.stagefolder import StageFolder, register_stage_folder
+from mixtape.stagefolder import StageFolder, StageHeader, register_stage_folder
 
 from .embeddings import TRACKS_FILE, Embeddings
 from .rerank import MP_FILE, compute_moments, save_moments
@@ -54,8 +54,34 @@ log = get_logger(__name__)
 logging.getLogger("faiss.loader").setLevel(logging.WARNING)
 
 INDEX_FILE = "index.faiss"
+
+
+class _EmbeddingsRef(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+    path: str = ""
+
+
+class IndexHeader(StageHeader):
+    """What ``index.json``'s readers use, typed: a damaged header is refused before FAISS sees the folder."""
+
+    kind: Literal["flat", "ivf", "hnsw"]
+    n: int = Field(ge=0)
+    dim: int = Field(ge=0)
+    params: dict[str, Annotated[int, Field(ge=0)]] = {}
+    encoder: dict[str, Any] | None = None
+    embeddings: _EmbeddingsRef | None = None
+    files: dict[str, Any] | None = None
+
+
 INDEX_FOLDER = register_stage_folder(
-    StageFolder("index", "index.json", "mixtape-index", 1, "build it with `mixtape index EMBEDDINGS --out FOLDER`")
+    StageFolder(
+        "index",
+        "index.json",
+        "mixtape-index",
+        1,
+        "build it with `mixtape index EMBEDDINGS --out FOLDER`",
+        model=IndexHeader,
+    )
 )
 INDEX_META = INDEX_FOLDER.header_file
 RECALL_K = 10
@@ -242,44 +268,13 @@ class IndexReport:
 
 
 def read_index_meta(path: Path) -> dict[str, Any]:
-    file = path / INDEX_META
     if not path.is_dir():
         raise SearchIndexError(
             f"index folder not found: {path} (build it with `mixtape index EMBEDDINGS --out {path}`)"
         )
-    meta = INDEX_FOLDER.read_header(
-        path,
-        error=SearchIndexError,
-        required=("kind", "n", "dim"),
-        hint="the index is incomplete or this is not an index folder; re-run `mixtape index`",
+    return INDEX_FOLDER.read_header(
+        path, error=SearchIndexError, hint="rebuild the index with `mixtape index` (or it is not an index folder)"
     )
-    problems = _meta_problems(meta)
-    if problems:
-        raise SearchIndexError(f"{file}: damaged ({'; '.join(problems)}); rebuild the index with `mixtape index`")
-    return meta
-
-
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _meta_problems(meta: dict[str, Any]) -> list[str]:
-    """What in an ``index.json`` does not have the type its readers use it as (empty when all is well)."""
-    problems = []
-    if meta["kind"] not in ("flat", "ivf", "hnsw"):
-        problems.append(f"kind {meta['kind']!r} is not flat, ivf or hnsw")
-    if not _is_count(meta["n"]) or not _is_count(meta["dim"]):
-        problems.append(f"n {meta['n']!r} and dim {meta['dim']!r} must be counts")
-    params = meta.get("params", {})
-    if not isinstance(params, dict) or not all(_is_count(v) for v in params.values()):
-        problems.append(f"params {params!r} must map names to counts")
-    for key in ("encoder", "embeddings", "files"):
-        if meta.get(key) is not None and not isinstance(meta[key], dict):
-            problems.append(f"{key} must be an object, got {type(meta[key]).__name__}")
-    embeddings = meta.get("embeddings") or {}
-    if isinstance(embeddings, dict) and not isinstance(embeddings.get("path", ""), str):
-        problems.append("embeddings.path must be a string")
-    return problems
 
 
 def read_faiss(file: Path) -> Any:

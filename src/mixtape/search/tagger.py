@@ -14,19 +14,39 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from mixtape.errors import MixtapeError
 from mixtape.fileio import get_logger
 from mixtape.models.heads import TagProbe
 from mixtape.models.weights import build_for_weights, read_safetensors
-from mixtape.stagefolder import StageFolder, register_stage_folder
+from mixtape.stagefolder import StageFolder, StageHeader, register_stage_folder
 
 log = get_logger(__name__)
 
 WEIGHTS_FILE = "tagger.safetensors"
+
+
+class TaggerHeader(StageHeader):
+    """What ``tagger.json`` must hold to rebuild the probe: a damaged one is refused before any allocation."""
+
+    tags: list[str]
+    dim: int = Field(gt=0)
+    hidden: int = Field(gt=0)
+    dropout: float = Field(ge=0.0, lt=1.0)
+    weights_checksum: str
+    encoder: dict[str, Any] | None = None
+
+
 TAGGER_FOLDER = register_stage_folder(
     StageFolder(
-        "tagging model", "tagger.json", "mixtape-tagger", 1, "make one with `mixtape tagger`", check_version=False
+        "tagging model",
+        "tagger.json",
+        "mixtape-tagger",
+        1,
+        "make one with `mixtape tagger`",
+        check_version=False,
+        model=TaggerHeader,
     )
 )
 META_FILE = TAGGER_FOLDER.header_file
@@ -55,34 +75,14 @@ class Tagger:
     @classmethod
     def load(cls, path: str | Path) -> Tagger:
         path = Path(path)
-        meta = TAGGER_FOLDER.read_header(
-            path,
-            error=TaggerError,
-            required=("tags", "dim", "hidden", "dropout", "weights_checksum"),
-            hint="make a tagging model with `mixtape tagger`",
-        )
-        tags, dropout, encoder = meta["tags"], meta["dropout"], meta.get("encoder")
-        sizes_ok = all(
-            isinstance(meta[k], int) and not isinstance(meta[k], bool) and meta[k] > 0 for k in ("dim", "hidden")
-        )
-        if not (
-            isinstance(tags, list)
-            and all(isinstance(t, str) for t in tags)
-            and sizes_ok
-            and isinstance(dropout, (int, float))
-            and 0 <= dropout < 1
-            and isinstance(encoder, (dict, type(None)))
-        ):
-            raise TaggerError(
-                f"{path / META_FILE}: damaged (tags must be a list of names, dim and hidden positive integers, dropout "
-                "in [0, 1), encoder an object); re-run `mixtape tagger`"
-            )
+        meta = TAGGER_FOLDER.read_header(path, error=TaggerError, hint="make a tagging model with `mixtape tagger`")
+        header = TaggerHeader.model_validate(meta)  # checked by read_header: typed access below
         weights = path / WEIGHTS_FILE
-        state = read_safetensors(weights, meta.get("weights_checksum"), META_FILE, TaggerError)
+        state = read_safetensors(weights, header.weights_checksum, META_FILE, TaggerError)
         # Built only once its shapes match the weights: a damaged tagger.json cannot make it allocate
         # more than they hold.
         model = build_for_weights(
-            lambda: TagProbe(meta["dim"], len(tags), meta["hidden"], float(dropout)),
+            lambda: TagProbe(header.dim, len(header.tags), header.hidden, header.dropout),
             state,
             str(weights),
             TaggerError,
