@@ -101,7 +101,17 @@ class StageFolder:
     ) -> dict[str, Any]:
         """The folder's header, checked: present, JSON, this format, a version this mixtape reads, and
         holding ``required`` and what the stage's header ``model`` types; otherwise ``error`` naming the
-        file (``hint`` replaces ``make`` in it)."""
+        file (``hint`` replaces ``make`` in it). The JSON as written: fields the model defaults stay absent."""
+        return self._read(folder, error, required, hint)[0]
+
+    def read(self, folder: str | Path, error: type[Exception] = MixtapeError, hint: str | None = None) -> StageHeader:
+        """The folder's header as the stage's typed model (checked as ``read_header`` checks it)."""
+        return self._read(folder, error, (), hint)[1]
+
+    def _read(
+        self, folder: str | Path, error: type[Exception], required: tuple[str, ...], hint: str | None
+    ) -> tuple[dict[str, Any], StageHeader]:
+        """The header as written and as typed, read and validated once."""
         data = read_json_header(
             self.header_path(folder),
             kind=self.kind,
@@ -111,16 +121,8 @@ class StageFolder:
             error=error,
             required=required,
         )
-        self._typed(folder, data, error, hint)
-        return data
-
-    def read(self, folder: str | Path, error: type[Exception] = MixtapeError, hint: str | None = None) -> StageHeader:
-        """The folder's header as the stage's typed model (checked as ``read_header`` checks it)."""
-        return self._typed(folder, self.read_header(folder, error=error, hint=hint), error, hint)
-
-    def _typed(self, folder: str | Path, data: dict[str, Any], error: type[Exception], hint: str | None) -> StageHeader:
         try:
-            return self.model.model_validate(data)
+            return data, self.model.model_validate(data)
         except ValidationError as err:
             raise error(
                 f"{self.header_path(folder)}: damaged ({_validation_problems(err)}); {hint or self.make}"

@@ -13,7 +13,7 @@ import copy
 import io
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from pydantic import Field
@@ -110,21 +110,23 @@ def export_safetensors(encoder: Encoder, out_dir: str | Path, metadata: dict[str
     return config_path
 
 
+def _read_export_header(out_dir: str | Path) -> ExportHeader:
+    """The ``encoder.json`` of an export folder, typed and checked for what ``load_export_folder`` needs."""
+    hint = f"is {out_dir} a folder written by `mixtape export`?"
+    return cast(ExportHeader, EXPORT_FOLDER.read(out_dir, error=ExportError, hint=hint))
+
+
 def read_export_config(out_dir: str | Path) -> dict[str, Any]:
-    """The ``encoder.json`` of an export folder, checked for the keys ``load_export_folder`` needs."""
-    return EXPORT_FOLDER.read_header(
-        out_dir,
-        error=ExportError,
-        hint=f"is {out_dir} a folder written by `mixtape export`?",
-    )
+    """The ``encoder.json`` of an export folder as a dict (its typed fields checked)."""
+    return _read_export_header(out_dir).model_dump(mode="json")
 
 
 def load_export_folder(out_dir: str | Path) -> tuple[Encoder, dict[str, Any]]:
     """The ``Encoder`` of an export folder (CPU, eval mode) and its ``encoder.json``, weights checked
     against the JSON. Callers use ``EncoderBundle.load``, which adds the input contract."""
     out_dir = Path(out_dir)
-    info = read_export_config(out_dir)
-    header = ExportHeader.model_validate(info)  # checked by read_export_config: typed access below
+    header = _read_export_header(out_dir)
+    info = header.model_dump(mode="json")
     config = out_dir / CONFIG_FILE
     kwargs = header.backbone_kwargs
     if Path(header.weights).name != header.weights:

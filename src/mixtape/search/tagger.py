@@ -10,7 +10,7 @@ The file records the fingerprint of the encoder whose embeddings it reads.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -75,8 +75,8 @@ class Tagger:
     @classmethod
     def load(cls, path: str | Path) -> Tagger:
         path = Path(path)
-        meta = TAGGER_FOLDER.read_header(path, error=TaggerError, hint="make a tagging model with `mixtape tagger`")
-        header = TaggerHeader.model_validate(meta)  # checked by read_header: typed access below
+        hint = "make a tagging model with `mixtape tagger`"
+        header = cast(TaggerHeader, TAGGER_FOLDER.read(path, error=TaggerError, hint=hint))
         weights = path / WEIGHTS_FILE
         state = read_safetensors(weights, header.weights_checksum, META_FILE, TaggerError)
         # Built only once its shapes match the weights: a damaged tagger.json cannot make it allocate
@@ -88,7 +88,7 @@ class Tagger:
             TaggerError,
             f"weights do not fit the model in {META_FILE}",
         )
-        return cls(path, meta, model)
+        return cls(path, header.model_dump(mode="json"), model)
 
     @property
     def encoder_fingerprint(self) -> str | None:
