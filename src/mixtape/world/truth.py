@@ -64,11 +64,13 @@ def read_latent(world_json: str | Path, track_ids: Sequence[str], allow_missing:
         genres = tuple(sorted({str(r["genre"]) for r in picked if r is not None}))
         moods = tuple(sorted({str(m) for r in picked if r is not None for m in r["moods"]}))
         artists = sorted({str(r["artist_id"]) for r in picked if r is not None})
-        genre = np.array([genres.index(str(r["genre"])) if r is not None else -1 for r in picked], dtype=np.int64)
+        genre_code = {g: i for i, g in enumerate(genres)}
+        artist_code = {a: i for i, a in enumerate(artists)}
+        genre = np.array([genre_code[str(r["genre"])] if r is not None else -1 for r in picked], dtype=np.int64)
         mood = np.array([[r is not None and m in r["moods"] for m in moods] for r in picked], dtype=bool).reshape(
             len(ids), len(moods)
         )
-        artist = np.array([artists.index(str(r["artist_id"])) if r is not None else -1 for r in picked], dtype=np.int64)
+        artist = np.array([artist_code[str(r["artist_id"])] if r is not None else -1 for r in picked], dtype=np.int64)
         test = np.array([r is not None and r.get("split") == "test" for r in picked], dtype=bool)
     except (KeyError, TypeError, AttributeError) as err:
         raise LatentDataError(f"{path}: a track lacks genre, moods or artist_id ({err!r})") from None
