@@ -318,13 +318,13 @@ def test_a_store_with_other_mel_settings_than_the_model_is_found(
 
 def test_replaced_export_weights_are_found(run: Run, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = copy(run.export, tmp_path / "export")
-    weights = folder / "encoder.safetensors"
+    weights = folder / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)
     code, out = doctor(capsys, folder)
     assert code == 1
     assert problems(out) == [
         (
-            f"PROBLEM {weights}: checksum differs from the one in encoder.json (weights replaced or truncated "
+            f"PROBLEM {weights}: checksum differs from the one in config.json (weights replaced or truncated "
             "after export)\n"
             f"  fix: export again: `mixtape export --checkpoint {run.pretrain / 'checkpoints' / 'last.ckpt'} "
             f"--out {folder}`"

@@ -311,7 +311,7 @@ def samples(tiny_world, tiny_store, folders: dict[str, Path]) -> dict[str, bytes
         "moments.npz": _moments_bytes(),
         "header.json": json.dumps({"format": "mixtape-thing", "version": 1, "count": 3}).encode(),
         "positives.json": (folders["positives"] / "positives.json").read_bytes(),
-        "encoder.json": (folders["export"] / "encoder.json").read_bytes(),
+        "config.json": (folders["export"] / "config.json").read_bytes(),
         "embeddings.json": (folders["embeddings"] / "embeddings.json").read_bytes(),
         "index.json": (folders["index"] / "index.json").read_bytes(),
         "index.faiss": (folders["index"] / "index.faiss").read_bytes(),
@@ -540,9 +540,9 @@ def _file_cases() -> dict[str, FileCase]:
         ),
         "read_export_config": FileCase(
             (q(model_export.read_export_config),),
-            "encoder.json",
+            "config.json",
             lambda p: model_export.read_export_config(p.parent),
-            name="encoder.json",
+            name="config.json",
         ),
         "read_track_meta": FileCase(
             (q(embeddings.read_track_meta),), "embeddings-tracks.tsv", embeddings.read_track_meta, name="tracks.tsv"
@@ -861,6 +861,12 @@ NOT_FILE_READERS: dict[str, str] = {
     "mixtape.search.query.load_query_encoder": (
         "takes an opened SimilarIndex; the encoder file is read by EncoderBundle.load (fuzzed)"
     ),
+    "mixtape.models.inference.load_encoder": "wraps EncoderBundle.load (fuzzed for exports and checkpoints)",
+    "mixtape.hear.load_model": "wraps mixtape.models.inference.load_encoder, i.e. EncoderBundle.load (fuzzed)",
+    "mixtape.search.embeddings.read_track_vectors": (
+        "an outside model's .npz or vectors.npy + tracks.tsv: fuzzed with hypothesis (random, truncated and "
+        "mismatched files) in tests/search/test_outside_vectors.py"
+    ),
 }
 
 _READER_NAME = re.compile(r"^(read_\w+|load(_\w+)?|open)$")
@@ -961,10 +967,10 @@ def test_a_huge_count_in_a_header_is_refused_not_allocated(folders: dict[str, Pa
         Tagger.load(tagger)
 
     export = _copy(folders["export"], tmp_path)
-    _edit_json(export / "encoder.json", lambda m: m.update(backbone_kwargs={"channels": [4, 8, 8, 10**9]}))
+    _edit_json(export / "config.json", lambda m: m.update(backbone_kwargs={"channels": [4, 8, 8, 10**9]}))
     with pytest.raises(
         ExportError,
-        match=r"encoder.safetensors: weights do not fit backbone 'small' as encoder.json records it \(shapes",
+        match=r"model.safetensors: weights do not fit backbone 'small' as config.json records it \(shapes",
     ):
         load_export_folder(export)
 

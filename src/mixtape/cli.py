@@ -282,42 +282,90 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="write a checkpoint's encoder as safetensors + JSON (and ONNX)")
+    p = sub.add_parser(
+        "export",
+        help="write a checkpoint's encoder as a model folder (config.json, model.safetensors, README.md card) and ONNX",
+    )
     p.add_argument(
         "--checkpoint", type=Path, required=True, help="pre-training checkpoint (e.g. RUN/checkpoints/last.ckpt)"
     )
     p.add_argument("--out", type=Path, required=True, help="export folder")
-    p.add_argument("--onnx", action="store_true", help="also write encoder.onnx (input melspectrogram [N, 96, 128])")
+    p.add_argument("--onnx", action="store_true", help="also write encoder.onnx (its input: --onnx-input)")
+    p.add_argument(
+        "--onnx-input",
+        default="mel",
+        choices=["mel", "essentia", "waveform"],
+        help="mel: log-mel patches [N, 96, 128] (bands, frames); essentia: [N, 128, 96] (frames, bands), Essentia's "
+        "layout; waveform: [N, samples] mono audio at the encoder's rate, the log-mel front end in the graph",
+    )
+    p.add_argument("--license", default="unknown", help="licence field of the model card (e.g. cc-by-nc-sa-4.0)")
+    p.add_argument("--name", default=None, help="model name in the card (default: the folder's name)")
     p.set_defaults(func=_cmd_export)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from mixtape.training.export import export_checkpoint
 
-    print(export_checkpoint(args.checkpoint, args.out, onnx=args.onnx).summary())
+    result = export_checkpoint(
+        args.checkpoint, args.out, onnx=args.onnx, onnx_input=args.onnx_input, license=args.license, name=args.name
+    )
+    print(result.summary())
     return 0
 
 
 # --- evaluation --------------------------------------------------------------------------------
 
 
-def _add_encoder_and_store(p: argparse.ArgumentParser) -> None:
+_EMBEDDINGS_HELP = (
+    "precomputed track vectors of any model instead of --encoder/--features: a folder holding vectors.npy and "
+    "tracks.tsv (as `mixtape embed` writes them; for another model's vectors tracks.tsv needs only a track_id "
+    "header), or an .npz holding 'ids' (track ids) and 'embeddings' ([tracks, dims])"
+)
+
+
+def _add_encoder_and_store(p: argparse.ArgumentParser, embeddings: bool = False) -> None:
+    """--encoder and --features (required unless ``embeddings``: then --embeddings may replace them;
+    without it --embeddings is hidden, and refused with the reason by the command)."""
+    either = "; or --embeddings instead" if embeddings else " (required)"
     p.add_argument(
         "--encoder",
         "--checkpoint",
         dest="encoder",
         type=Path,
-        required=True,
-        help="encoder to evaluate: an export folder (mixtape export) or a pre-training checkpoint",
+        default=None,
+        help="encoder to evaluate: an export folder (mixtape export) or a pre-training checkpoint" + either,
     )
     p.add_argument(
         "--features",
         type=Path,
-        required=True,
-        help="feature store of the evaluation tracks (same mel settings as the encoder's)",
+        default=None,
+        help="feature store of the evaluation tracks (same mel settings as the encoder's)" + either,
+    )
+    p.add_argument(
+        "--embeddings",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help=_EMBEDDINGS_HELP if embeddings else argparse.SUPPRESS,
     )
     p.add_argument("--out", type=Path, required=True, help="output folder (metrics.json and tables)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+
+
+def _encoder_or_embeddings(args: argparse.Namespace, alternatives: str = "") -> None:
+    """Exactly one of --embeddings and --encoder with --features, or an error naming the flags."""
+    if args.embeddings is not None:
+        given = [flag for flag, value in (("--encoder", args.encoder), ("--features", args.features)) if value]
+        if given:
+            raise MixtapeError(
+                f"{args.command}: --embeddings cannot be combined with {' and '.join(given)}: score either "
+                "precomputed vectors (--embeddings PATH) or an encoder on a feature store (--encoder and --features)"
+            )
+    elif args.encoder is None or args.features is None:
+        raise MixtapeError(
+            f"{args.command}: give --encoder and --features (a mixtape encoder on a feature store), or --embeddings "
+            f"PATH (precomputed vectors of any model){alternatives}"
+        )
 
 
 def _add_tag_dataset(p: argparse.ArgumentParser) -> None:
@@ -348,8 +396,12 @@ def _add_tag_dataset(p: argparse.ArgumentParser) -> None:
 
 
 def _add_probe(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("probe", help="tagging with a frozen encoder: MLP probe on track embeddings (ROC-AUC, PR-AUC)")
-    _add_encoder_and_store(p)
+    p = sub.add_parser(
+        "probe",
+        help="tagging with a frozen encoder, or precomputed vectors of any model: MLP probe on track embeddings "
+        "(ROC-AUC, PR-AUC)",
+    )
+    _add_encoder_and_store(p, embeddings=True)
     _add_tag_dataset(p)
     p.add_argument("--max-epochs", type=int, default=200)
     p.add_argument("--patience", type=int, default=10, help="epochs without a validation PR-AUC gain before stopping")
@@ -372,12 +424,31 @@ def _add_finetune(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_tagging(args: argparse.Namespace, method: str, config: object) -> int:
-    from mixtape.evaluation import load_tag_dataset, tagging_table, tagging_task
+    from mixtape.evaluation import FinetuneConfig, ProbeConfig, load_tag_dataset, tagging_table, tagging_task
 
+    assert isinstance(config, (ProbeConfig, FinetuneConfig))  # _cmd_probe and _cmd_finetune build one
+    if method != "finetune":
+        _encoder_or_embeddings(args)
+    elif args.embeddings is not None:
+        raise MixtapeError(
+            "finetune: --embeddings cannot be fine-tuned: fine-tuning trains the encoder itself, so it needs "
+            "--encoder and --features; score precomputed vectors with `mixtape probe --embeddings PATH`"
+        )
+    elif args.encoder is None or args.features is None:
+        raise MixtapeError("finetune: give --encoder and --features (the encoder to fine-tune, the tracks' features)")
     dataset = load_tag_dataset(args.dataset, args.tags, args.splits, args.subset, args.split_index)
     for note in dataset.notes:
         logging.getLogger("mixtape.evaluation").warning("%s", note)
-    result = tagging_task(args.encoder, args.features, dataset, method, config, out=args.out, device=args.device)  # type: ignore[arg-type]
+    result = tagging_task(
+        args.encoder,
+        args.features,
+        dataset,
+        "finetune" if method == "finetune" else "probe",
+        config,
+        out=args.out,
+        device=args.device,
+        embeddings=args.embeddings,
+    )
     print(tagging_table(result))
     print(f"results written to {args.out}")
     return 0
@@ -432,6 +503,9 @@ def _add_similarity(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="feature store of the evaluation tracks (same mel settings as the encoder's); not with --audio",
     )
+    p.add_argument(
+        "--embeddings", type=Path, default=None, metavar="PATH", help=_EMBEDDINGS_HELP + "; not with --audio"
+    )
     p.add_argument("--out", type=Path, required=True, help="output folder (metrics.json and tables)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument(
@@ -484,13 +558,15 @@ def _cmd_similarity(args: argparse.Namespace) -> int:
     from mixtape.evaluation import SimilarityConfig, similarity_task
 
     if args.audio is not None:
+        if args.embeddings is not None:
+            raise MixtapeError(
+                "similarity: --embeddings cannot be combined with --audio (with --audio, the recordings are "
+                "embedded by --encoder)"
+            )
         return _cmd_similarity_audio(args)
     if args.group_by is not None:
         raise MixtapeError("similarity: --group-by needs --audio FOLDER (the recordings whose tags define the groups)")
-    if args.encoder is None or args.features is None:
-        raise MixtapeError(
-            "similarity: give --encoder and --features (or --audio FOLDER --group-by TAG to score your own recordings)"
-        )
+    _encoder_or_embeddings(args, ", or --audio FOLDER --group-by TAG to score your own recordings")
     if args.triplets is None and not args.heldout:
         logging.getLogger("mixtape.evaluation").warning("no --triplets and no --heldout: only hubness will be measured")
     cfg = config_from_dict(
@@ -506,6 +582,7 @@ def _cmd_similarity(args: argparse.Namespace) -> int:
         out=args.out,
         device=args.device,
         audio_root=args.audio_root,
+        embeddings=args.embeddings,
     )
     print(result.summary())
     print(f"results written to {args.out}")
@@ -631,8 +708,27 @@ def _add_index(sub: argparse._SubParsersAction) -> None:
         "index",
         help="FAISS nearest-neighbour index of an embeddings folder (exact, or IVF/HNSW by size); prints recall@10",
     )
-    p.add_argument("embeddings", type=Path, help="embeddings folder (mixtape embed)")
-    p.add_argument("--out", type=Path, default=None, help="index folder (default: EMBEDDINGS/index)")
+    p.add_argument(
+        "embeddings",
+        type=Path,
+        nargs="?",
+        default=None,
+        help="embeddings folder (mixtape embed), or precomputed vectors of any model (see --embeddings)",
+    )
+    p.add_argument(
+        "--embeddings",
+        dest="vectors",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="instead of EMBEDDINGS: "
+        + _EMBEDDINGS_HELP.replace(" instead of --encoder/--features", "")
+        + "; an outside model's vectors are copied as an embeddings folder into OUT/embeddings (search by --track "
+        "only: audio files cannot be embedded like them)",
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help="index folder (default: EMBEDDINGS/index; required for an .npz)"
+    )
     p.add_argument(
         "--kind",
         default="auto",
@@ -672,7 +768,15 @@ def _cmd_index(args: argparse.Namespace) -> int:
         "seed": args.seed,
     }
     settings = config_from_dict(IndexSettings, values, "the command line")
-    print(build_index(args.embeddings, args.out or args.embeddings / "index", settings, force=args.force).summary())
+    if (args.embeddings is None) == (args.vectors is None):
+        raise MixtapeError(
+            "index: give the vectors to index once: an embeddings folder as EMBEDDINGS, or --embeddings PATH"
+            + (f" (got {args.embeddings} and {args.vectors})" if args.embeddings is not None else "")
+        )
+    source: Path = args.embeddings if args.embeddings is not None else args.vectors
+    if args.out is None and source.suffix == ".npz":
+        raise MixtapeError(f"index: give --out, the index folder to write for the vectors of {source}")
+    print(build_index(source, args.out or source / "index", settings, force=args.force).summary())
     return 0
 
 

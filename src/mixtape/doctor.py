@@ -1,7 +1,7 @@
 """`mixtape doctor RUN_DIR ...`: check run folders and say in plain words what is wrong and how to fix it.
 
 Every folder a stage writes carries a header file saying what it is (``store.json``, ``positives.json``,
-``config.yaml`` beside ``checkpoints/``, ``encoder.json``, ``embeddings.json``, ``index.json``,
+``config.yaml`` beside ``checkpoints/``, ``config.json``, ``embeddings.json``, ``index.json``,
 ``tagger.json``, ``experiment.yaml``) and records checksums or fingerprints of what it refers to.
 Doctor walks the given folders, recognises each stage folder by its header, and checks it against
 its own files and against the folders it was made from:
@@ -579,13 +579,14 @@ def _check_run_positives(
     catalog_ids = list(positives.track_ids)
     rows = map_track_ids(catalog_ids, list(store.track_ids))
     used = tracks_in_use(positives)
-    missing = used[rows[used] < 0]
-    if missing.size:
+    failed = {str(row[0]) for row in store.failures}  # left out of pre-training; the store's check warns of them
+    missing = [i for i in used[rows[used] < 0] if str(catalog_ids[i]) not in failed]
+    if missing:
         meta = _read_json(folder / META_FILE) or {}
         tables = [str(e.get("path")) for e in (meta.get("inputs") or {}).get("tracks", []) if isinstance(e, dict)]
         check.problem(
             folder,
-            f"{missing.size} of the {used.size} tracks these positives pair are not in the feature store "
+            f"{len(missing)} of the {used.size} tracks these positives pair are not in the feature store "
             f"{store.path}, e.g. " + and_more([str(catalog_ids[i]) for i in missing], EXAMPLES),
             "extract features for the tracks table the pairs were built from: `mixtape features --tracks "
             f"{_q(tables[0]) if tables else 'TRACKS_TABLE'} --out {_q(store.path)}`",
@@ -619,9 +620,9 @@ def check_export(path: Path) -> FolderCheck:
         onnx = path / str(info["onnx"])
         try:
             if file_checksum(onnx) != info.get("onnx_checksum"):
-                check.problem(onnx, "changed since it was exported (its checksum differs from encoder.json)", again)
+                check.problem(onnx, "changed since it was exported (its checksum differs from config.json)", again)
         except OSError:
-            check.problem(onnx, "missing (encoder.json says the export has an ONNX file)", again)
+            check.problem(onnx, "missing (config.json says the export has an ONNX file)", again)
     recorded = info.get("checkpoint_checksum")
     if ckpt and recorded and Path(ckpt).is_file() and file_checksum(ckpt) != recorded:
         check.warning(

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mixtape.audio import FeatureStore, PatchReader, StoreError
+from mixtape.audio import FeatureStore, PatchReader, StoreError, covering_starts
 from mixtape.audio.store import FRAMES_FILE, JOURNAL_FILE, SETTINGS_FILE, StoreSettings, StoreWriter
 
 LENGTHS = [128, 200, 256, 300, 1000]
@@ -156,3 +156,12 @@ def test_single_and_multi_threaded_conversion_agree(tmp_path: Path) -> None:
         torch.set_num_threads(threads)
     np.testing.assert_array_equal(one, two)
     assert (one[:, 1, :] == idx[:, None]).all()
+
+
+def test_covering_starts_follow_the_patch_reader(tiny_store) -> None:
+    reader = PatchReader(tiny_store, 128)
+    for i in range(0, len(tiny_store), 7):
+        assert covering_starts(int(tiny_store.n_frames[i]), 128).tolist() == reader.patch_starts(i).tolist()
+    assert covering_starts(100, 128).tolist() == [0]
+    assert covering_starts(256, 128).tolist() == [0, 128]
+    assert covering_starts(300, 128).tolist() == [0, 128, 172]

@@ -68,5 +68,5 @@ def test_missing_encoder_path(tmp_path: Path) -> None:
     with pytest.raises(MixtapeError, match="encoder not found"):
         EncoderBundle.load(tmp_path / "nothing.ckpt")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(MixtapeError, match="encoder.json"):
+    with pytest.raises(MixtapeError, match="config.json"):
         EncoderBundle.load(tmp_path / "empty")

@@ -39,7 +39,7 @@ def test_safetensors_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
     info = json.loads(config_path.read_text())
     assert info["backbone"] == "small" and info["n_mels"] == 96 and info["embedding_dim"] == 256
     assert info["patch_frames"] == 128 and info["mel"] == mel and info["strategy"] == "cooc-topk"
-    assert (tmp_path / "encoder.safetensors").is_file()
+    assert (tmp_path / "model.safetensors").is_file()
     loaded, _ = load_export_folder(tmp_path)
     assert not loaded.training
     x = patches(3)
@@ -67,15 +67,15 @@ def test_replaced_weights_are_detected(tmp_path: Path) -> None:
     export_safetensors(Encoder("small"), tmp_path, {})
     other = tmp_path / "other"
     export_safetensors(Encoder("small"), other, {})
-    (tmp_path / "encoder.safetensors").write_bytes((other / "encoder.safetensors").read_bytes())
+    (tmp_path / "model.safetensors").write_bytes((other / "model.safetensors").read_bytes())
     with pytest.raises(MixtapeError, match="checksum"):
         load_export_folder(tmp_path)
 
 
 def test_loading_a_folder_without_an_export_names_the_file(tmp_path: Path) -> None:
-    with pytest.raises(MixtapeError, match="encoder.json"):
+    with pytest.raises(MixtapeError, match="config.json"):
         load_export_folder(tmp_path)
-    (tmp_path / "encoder.json").write_text("{not json")
+    (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(MixtapeError, match="not valid JSON"):
         read_export_config(tmp_path)
 

@@ -58,3 +58,30 @@ def test_tiny_world_from_the_command_line(tiny_world, tmp_path: Path) -> None:
     assert main(args) == 0
     pos = Positives.load(out)
     assert pos.strategy == "track2vec" and len(pos.anchors) > 0
+
+
+def test_positives_among_a_subset_never_draw_a_track_outside_it(tiny_world) -> None:
+    """Tracks whose audio failed extraction are left out of training: restricted positives never give
+    them as anchor or positive, a group keeps an anchor only with another kept track, and a mix restricts
+    each part."""
+    cat = load_catalog(tiny_world.tracks, [tiny_world.playlists], [tiny_world.heldout])
+    rng = np.random.default_rng(0)
+    keep = rng.random(len(cat)) > 0.3
+    for name, params in (
+        ("self", {}),
+        ("artist", {}),
+        ("playlist", {}),
+        ("cooc-topk", {"k": 5}),
+        ("mix", {"mix": {"artist": 1.0, "playlist": 1.0}}),
+    ):
+        full = build_positives(cat, name, **params)
+        kept = full.among(keep)
+        assert set(kept.anchors) <= set(full.anchors) and keep[kept.anchors].all(), name
+        assert 0 < len(kept.anchors) < len(full.anchors), name
+        drawn = np.concatenate([kept.sample(kept.anchors, np.random.default_rng(s)) for s in range(20)])
+        assert keep[drawn].all(), name
+    artist = build_positives(cat, "artist")
+    lonely = np.ones(len(cat), dtype=bool)
+    members = np.flatnonzero(cat.artist == cat.artist[artist.anchors[0]])
+    lonely[members[1:]] = False  # the artist keeps one track: it can no longer be an anchor
+    assert artist.anchors[0] == members[0] and members[0] not in artist.among(lonely).anchors

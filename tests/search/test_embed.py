@@ -15,7 +15,6 @@ from mixtape.errors import MixtapeError
 from mixtape.models import embed_tracks
 from mixtape.models.bundle import EncoderBundle
 from mixtape.search import Embeddings, EmbeddingsError, embed_audio_file, embed_collection, merge_embeddings
-from mixtape.search.embed import covering_starts
 
 
 def _by_id(emb: Embeddings) -> dict[str, np.ndarray]:
@@ -196,15 +195,6 @@ def test_mismatched_mel_settings_are_refused(tiny_store, tmp_path: Path) -> None
     export_safetensors(Encoder("small", channels=(8, 16)), tmp_path / "enc", metadata={"mel": mel})
     with pytest.raises(MelMismatchError, match="hop_size"):
         embed_collection(tmp_path / "enc", tmp_path / "e", features=tiny_store.path)
-
-
-def test_covering_starts_follow_the_patch_reader(tiny_store) -> None:
-    reader = PatchReader(tiny_store, 128)
-    for i in range(0, len(tiny_store), 7):
-        assert covering_starts(int(tiny_store.n_frames[i]), 128).tolist() == reader.patch_starts(i).tolist()
-    assert covering_starts(100, 128).tolist() == [0]
-    assert covering_starts(256, 128).tolist() == [0, 128]
-    assert covering_starts(300, 128).tolist() == [0, 128, 172]
 
 
 def test_a_query_file_embeds_like_its_collection_track(tiny_embeddings: Embeddings, search_encoder: Path) -> None:

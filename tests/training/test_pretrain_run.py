@@ -165,3 +165,36 @@ def test_last_ckpt_holds_the_final_step_when_max_steps_is_not_a_multiple_of_chec
     result = pretrain(make_config(tmp_path / "run", **{"trainer.max_steps": 6, "trainer.checkpoint_every": 4}))
     assert result.steps == 6 and _step(result.checkpoint) == 6
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("step*.ckpt")) == ["step0000004.ckpt"]
+
+
+def test_tracks_that_failed_extraction_are_left_out_of_pre_training(
+    tiny_pairs, tiny_store, make_config, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One bad file among the playlists' tracks costs that track, not the run: a paired track missing from
+    the store but listed in its failures.tsv is left out (logged); one that is not listed still means the
+    store came from another tracks table and is refused."""
+    import json
+
+    from mixtape.pairs import Positives
+    from mixtape.training.data import prepare_pair_data, tracks_in_use
+
+    store = Path(shutil.copytree(tiny_store.path, tmp_path / "store"))
+    positives = Positives.load(tiny_pairs)
+    renamed = positives.track_ids.copy()
+    renamed[positives.anchors[:2]] = ["broken-1", "broken-2"]
+    Positives(positives.strategy, renamed, positives.anchors, positives.hops, positives.params).save(tmp_path / "pairs")
+    (store / "failures.tsv").write_text(
+        "track_id\tpath\treason\nbroken-1\t/music/a.mp3\ttruncated\nbroken-2\t/music/b.mp3\tnot audio\n"
+    )
+    cfg = make_config(tmp_path / "run", **{"data.store": str(store), "data.positives": str(tmp_path / "pairs")})
+    with caplog.at_level("WARNING", logger="mixtape.training.data"):
+        data = prepare_pair_data(cfg.data)
+    assert "2 of the" in caplog.text and "failed feature extraction" in caplog.text and "'broken-1'" in caplog.text
+    assert (data.store_rows[tracks_in_use(data.positives)] >= 0).all()
+    assert data.n_anchors == len(data.positives.anchors) <= len(positives.anchors) - 2
+    pretrain(make_config(tmp_path / "run", **{"data.store": str(store), "data.positives": str(tmp_path / "pairs")}))
+    assert json.loads((tmp_path / "run" / "result.json").read_text())
+
+    (store / "failures.tsv").write_text("track_id\tpath\treason\nbroken-1\t/music/a.mp3\ttruncated\n")
+    with pytest.raises(PairDataError, match=r"1 of the \d+ tracks they pair are not in the store .* nor among its"):
+        prepare_pair_data(cfg.data)

@@ -16,7 +16,7 @@ from mixtape.training.module import cut_torn_line
 def test_an_export_records_its_checkpoint_and_onnx_checksums(reference_run, tmp_path: Path) -> None:
     ckpt = reference_run.run_dir / "checkpoints" / "last.ckpt"
     export_checkpoint(ckpt, tmp_path, onnx=True)
-    info = json.loads((tmp_path / "encoder.json").read_text())
+    info = json.loads((tmp_path / "config.json").read_text())
     assert info["checkpoint_checksum"] == file_checksum(ckpt)
     assert info["onnx"] == "encoder.onnx" and info["onnx_checksum"] == file_checksum(tmp_path / "encoder.onnx")
     assert check_export(tmp_path).findings == []
@@ -26,7 +26,7 @@ def test_an_export_records_its_checkpoint_and_onnx_checksums(reference_run, tmp_
     assert (finding.level, finding.path, finding.what) == (
         "PROBLEM",
         onnx,
-        "changed since it was exported (its checksum differs from encoder.json)",
+        "changed since it was exported (its checksum differs from config.json)",
     )
     assert finding.fix == f"export again: `mixtape export --checkpoint {ckpt} --out {tmp_path} --onnx`"
 

@@ -8,7 +8,7 @@ from .decode import AudioDecodeError, load_audio
 from .extract import ExtractionReport, UnusableAudio, extract_features, merge_stores, shard_of
 from .files import AUDIO_SUFFIXES, scan_audio_folder
 from .mel import MelConfig, log_mel, log_mel_batch, mel_filterbank
-from .patches import PatchReader
+from .patches import PatchReader, covering_starts
 from .store import FeatureStore, StoreError, StoreSettings, TrackNotInStore, store_fingerprint, verify_frames
 from .tags import TAG_FIELDS, TagReadError, read_tags
 
@@ -19,6 +19,7 @@ __all__ = [
     "FeatureStore",
     "MelConfig",
     "PatchReader",
+    "covering_starts",
     "StoreError",
     "StoreSettings",
     "TAG_FIELDS",

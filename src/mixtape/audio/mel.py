@@ -117,7 +117,7 @@ def mel_filterbank(config: MelConfig) -> np.ndarray:
     return weights
 
 
-def _window(config: MelConfig) -> np.ndarray:
+def frame_window(config: MelConfig) -> np.ndarray:
     n = config.frame_size
     if config.window == "hann_symmetric":
         return np.hanning(n)
@@ -128,7 +128,7 @@ def _window(config: MelConfig) -> np.ndarray:
 def _constants(config_json: str, device: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Window and transposed filterbank on ``device``, built once per config (the cache key is its JSON)."""
     config = MelConfig.model_validate_json(config_json)
-    window = torch.as_tensor(_window(config), dtype=torch.float32, device=device)
+    window = torch.as_tensor(frame_window(config), dtype=torch.float32, device=device)
     fb_t = torch.as_tensor(mel_filterbank(config).T.copy(), dtype=torch.float32, device=device)
     return window, fb_t
 

@@ -17,6 +17,17 @@ from .store import FeatureStore, StoreError
 TORCH_GRAIN = 32768
 
 
+def covering_starts(n_frames: int, patch_frames: int) -> np.ndarray:
+    """Starts of the patches that cover ``n_frames`` frames: every ``patch_frames`` frames, plus one
+    patch ending exactly at the end when the length is not a multiple (only that one overlaps). A
+    track shorter than one patch gets the single start 0 (it is read cyclically)."""
+    p = patch_frames
+    starts = np.arange(0, max(n_frames - p, 0) + 1, p, dtype=np.int64)
+    if n_frames > p and starts[-1] + p < n_frames:
+        starts = np.append(starts, n_frames - p)
+    return starts
+
+
 class PatchReader:
     """Random and covering patches of a store's tracks, by track index (the store's row order).
 
@@ -78,12 +89,7 @@ class PatchReader:
     def patch_starts(self, i: int) -> np.ndarray:
         """Starts of the patches that cover track ``i``: every ``patch_frames`` frames, plus one patch
         ending exactly at the track's end when the length is not a multiple (only that one overlaps)."""
-        n = int(self._n_frames[i])
-        p = self.patch_frames
-        starts = np.arange(0, max(n - p, 0) + 1, p, dtype=np.int64)
-        if n > p and starts[-1] + p < n:
-            starts = np.append(starts, n - p)
-        return starts
+        return covering_starts(int(self._n_frames[i]), self.patch_frames)
 
     def track_patches(self, i: int) -> np.ndarray:
         """Patches covering track ``i`` (track-level outputs average over them): ``[P, n_mels, patch_frames]``."""

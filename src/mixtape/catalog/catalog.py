@@ -218,7 +218,8 @@ class Catalog:
             f"catalogue: {len(self):,} tracks ({int(self.heldout_track_mask.sum()):,} held out), "
             f"{len(self.artist_ids):,} artists, {len(self.album_ids):,} albums",
             f"  training playlists: {self.n_playlists:,} ({entries:,} entries, {in_playlist:,} distinct tracks, "
-            f"{len(self.context_ids):,} entries without audio kept as context)",
+            f"{len(self.context_ids):,} {'entry' if len(self.context_ids) == 1 else 'entries'} without audio kept "
+            "as context)",
             f"  held-out playlists: {self.heldout_playlists.shape[0]:,} ({int(self.heldout_playlists.nnz):,} entries)",
         ]
         return "\n".join(lines) + "\n" + self.report.summary()
@@ -530,8 +531,9 @@ def _build_catalog(
     hpl, hpl_ids, _ = _assemble(matched.held, n, len(matched.held_unmatched), report, None)
     unmatched_names = list(dict.fromkeys([*matched.train_unmatched, *matched.held_unmatched]))
     report.add(UNMATCHED_KEY, len(unmatched_names), unmatched_names)
-    in_no_playlist = (np.bincount(pl.indices, minlength=n) == 0) & ~heldout_mask
-    report.add(TRACK_IN_NO_PLAYLIST, int(in_no_playlist.sum()), columns.track_ids[in_no_playlist][:5].tolist())
+    if matched.train.sources:  # with no training playlists given (`mixtape similarity`), every track would be listed
+        in_no_playlist = (np.bincount(pl.indices, minlength=n) == 0) & ~heldout_mask
+        report.add(TRACK_IN_NO_PLAYLIST, int(in_no_playlist.sum()), columns.track_ids[in_no_playlist][:5].tolist())
     context_ids = np.array(list(matched.train_unmatched), dtype=object)
     if not keep_context:
         ctx, context_ids = _empty_csr(pl.shape[0], 0), np.array([], dtype=object)

@@ -29,13 +29,21 @@ def _is_uri(entry: str) -> bool:
 
 def resolve_entry_path(entry: str, base: str) -> str:
     """An M3U-style entry as a normalised absolute path: ``file://`` URIs decoded, Windows separators
-    turned around, relative paths joined to the playlist's folder."""
+    turned around, relative paths joined to the playlist's folder (itself made absolute from the
+    working directory when it is relative, as the tracks table's paths are: see ``_absolute``)."""
     if entry.startswith("file://"):
         parsed = urlparse(entry)
         entry = unquote(parsed.path)
     if "\\" in entry and "/" not in entry:
         entry = entry.replace("\\", "/")
-    return os.path.normpath(entry if os.path.isabs(entry) else os.path.join(base, entry))
+    return _absolute(entry if os.path.isabs(entry) else os.path.join(base, entry))
+
+
+def _absolute(path: str) -> str:
+    """``path`` normalised and absolute. Both sides of a path match go through here, so a playlist
+    written with absolute paths (as players write them) matches a tracks table given by a relative
+    path (``--tracks my/tracks.csv``), and relative entries match a table given by an absolute one."""
+    return os.path.abspath(path)
 
 
 def read_mapping(
@@ -103,7 +111,7 @@ class TrackMatcher:
     def by_path(self) -> dict[str, int]:
         if self._by_path is None:
             self._by_path = {
-                os.path.normpath(str(p)): i for i, p in enumerate(self._paths if self._paths is not None else ())
+                _absolute(str(p)): i for i, p in enumerate(self._paths if self._paths is not None else ()) if str(p)
             }
         return self._by_path
 

@@ -4,6 +4,8 @@ Everything is a plain function returning metrics, so the CLI and the experiment 
 same code: ``run_probe``/``finetune`` → ``TaggingResult`` (``.metrics()``: ``roc_auc``, ``pr_auc``),
 ``run_similarity``/``evaluate_similarity`` → ``SimilarityResult`` (``.metrics``: ``triplet_acc``,
 ``ndcg@10``, ``map@10``, ``p@10``, ``ndcg@10_artist_filtered``, ``artist_p@10``, ``hubness`` …).
+``tagging_task``/``similarity_task`` score an encoder on a feature store, or precomputed vectors of any
+model (``embeddings=``); ``probe_embeddings`` and ``score_pool`` are what both paths share.
 """
 
 from mixtape.evaluation.datasets import (
@@ -41,6 +43,7 @@ from mixtape.evaluation.similarity import (
     heldout_relevance,
     read_triplets,
     run_similarity,
+    score_pool,
 )
 from mixtape.evaluation.tagging import TaggingResult
 from mixtape.evaluation.tasks import similarity_task, tagging_task
@@ -77,6 +80,7 @@ __all__ = [
     "retrieval_scores",
     "run_probe",
     "run_similarity",
+    "score_pool",
     "similarity_task",
     "tag_scores",
     "tagging_task",

@@ -283,50 +283,92 @@ def evaluate_similarity(
 
 @dataclass
 class EvaluationPool:
-    """The tracks similarity is measured on: catalogue tracks with features, as store rows."""
+    """The tracks similarity is measured on: catalogue tracks with features (or vectors), as rows of the
+    store's (or the vectors') track ids."""
 
     track_ids: list[str]
     store_rows: np.ndarray
     artist: np.ndarray | None
     heldout: sp.csr_matrix | None
     notes: list[str]
+    source: str = "the feature store"  # where the rows point, for messages
 
 
-def build_pool(store_track_ids: Sequence[str], catalog: Any | None = None) -> EvaluationPool:
-    """Restrict the catalogue (artists, held-out playlists) to the tracks the store has features for.
+def build_pool(
+    store_track_ids: Sequence[str],
+    catalog: Any | None = None,
+    source: str = "the feature store",
+    what: str = "features",
+) -> EvaluationPool:
+    """Restrict the catalogue (artists, held-out playlists) to the tracks the store has features for
+    (or, with ``source`` and ``what`` naming them, the tracks that have a precomputed vector).
 
     Without a catalogue the pool is the whole store, with no artists and no playlists.
     """
     store_pos = {t: i for i, t in enumerate(store_track_ids)}
     if catalog is None:
-        return EvaluationPool(list(store_track_ids), np.arange(len(store_track_ids)), None, None, [])
+        return EvaluationPool(list(store_track_ids), np.arange(len(store_track_ids)), None, None, [], source)
     cat_ids = [str(t) for t in catalog.track_ids]
     rows = np.fromiter((store_pos.get(t, -1) for t in cat_ids), dtype=np.int64, count=len(cat_ids))
     have = rows >= 0
     notes = []
     if not have.any():
         raise SimilarityDataError(
-            f"none of the catalogue's {len(cat_ids)} tracks is in the feature store ({len(store_track_ids)} tracks); "
-            f"catalogue ids look like {cat_ids[0]!r}, store ids like "
+            f"none of the catalogue's {len(cat_ids)} tracks is in {source} ({len(store_track_ids)} tracks; 0 "
+            f"matched): catalogue ids look like {cat_ids[0] if cat_ids else '(none)'!r}, ids in {source} like "
             f"{store_track_ids[0] if len(store_track_ids) else '(empty)'!r}"
         )
     if not have.all():
         absent = [t for t, h in zip(cat_ids, have, strict=True) if not h]
         notes.append(
-            f"{len(absent)} catalogue track(s) have no features and are left out of the pool, e.g. "
-            f"{', '.join(map(repr, absent[:5]))}"
+            f"{len(absent)} catalogue track(s) have no {what} in {source} and are left out of the pool (the other "
+            f"{int(have.sum())} are scored), e.g. {', '.join(map(repr, absent[:5]))}"
         )
     keep = np.flatnonzero(have)
     heldout = sp.csr_matrix(catalog.heldout_playlists)
     if heldout.shape[0]:
         lost = int(heldout.nnz - heldout[:, keep].nnz)
         if lost:
-            notes.append(f"{lost} held-out playlist entries name tracks without features and are left out")
+            notes.append(f"{lost} held-out playlist entries name tracks without {what} and are left out")
         heldout = sp.csr_matrix(heldout[:, keep])
     else:
         heldout = None
     artist = np.asarray(catalog.artist, dtype=np.int64)[keep]
-    return EvaluationPool([cat_ids[i] for i in keep], rows[keep], artist, heldout, notes)
+    return EvaluationPool([cat_ids[i] for i in keep], rows[keep], artist, heldout, notes, source)
+
+
+def score_pool(
+    embeddings: np.ndarray,
+    pool: EvaluationPool,
+    triplets: str | Path | None = None,
+    config: SimilarityConfig | None = None,
+) -> SimilarityResult:
+    """Every similarity metric the data allows for the pool's track embeddings (row i = ``pool.track_ids[i]``),
+    whatever made them: a mixtape encoder (:func:`run_similarity`) or any other model.
+
+    A triplet file none of whose triplets names only pool tracks is refused: its ids are of another
+    vocabulary than the pool's (a few unknown tracks are skipped and counted instead).
+    """
+    cfg = config or SimilarityConfig()
+    if len(embeddings) != len(pool.track_ids):
+        raise SimilarityDataError(f"{len(embeddings)} embeddings for a pool of {len(pool.track_ids)} tracks")
+    trip = read_triplets(triplets, {t: i for i, t in enumerate(pool.track_ids)}) if triplets is not None else None
+    if trip is not None and len(trip) == 0 and trip.skipped.get("unknown track"):
+        unknown = trip.skipped["unknown track"]
+        raise SimilarityDataError(
+            f"{trip.source}: none of its triplets can be scored: {len(unknown)} name a track that is not among the "
+            f"{len(pool.track_ids)} tracks of the pool from {pool.source} (0 matched), e.g. {unknown[0]}"
+        )
+    result = evaluate_similarity(
+        embeddings,
+        artist=pool.artist,
+        heldout=pool.heldout,
+        triplets=trip,
+        k=cfg.k,
+        mutual_proximity=cfg.mutual_proximity,
+    )
+    result.notes[:0] = pool.notes
+    return result
 
 
 def run_similarity(
@@ -346,9 +388,4 @@ def run_similarity(
     emb = embed_tracks(
         encoder, reader, pool.store_rows, batch_size=cfg.batch_size, device=device, desc="embedding pool"
     )
-    trip = read_triplets(triplets, {t: i for i, t in enumerate(pool.track_ids)}) if triplets is not None else None
-    result = evaluate_similarity(
-        emb, artist=pool.artist, heldout=pool.heldout, triplets=trip, k=cfg.k, mutual_proximity=cfg.mutual_proximity
-    )
-    result.notes[:0] = pool.notes
-    return result, pool
+    return score_pool(emb, pool, triplets, cfg), pool

@@ -3,7 +3,7 @@
 An encoder only means something on the features it was trained on: a store computed with another
 hop size, mel scale or log compression gives inputs the network has never seen, and the numbers
 that come out would be quietly meaningless. So the bundle carries the log-mel settings and patch
-length recorded with the weights (in an export's ``encoder.json`` or a checkpoint's
+length recorded with the weights (in an export's ``config.json`` or a checkpoint's
 hyper-parameters), and ``check_store`` refuses a feature store made differently, naming both sides.
 Its ``fingerprint`` identifies the weights themselves, whichever file they came from, so an index
 or a tagger can tell whether a query is embedded by the model that made the collection.
@@ -73,7 +73,7 @@ class EncoderBundle:
 
     @classmethod
     def load(cls, path: str | Path) -> EncoderBundle:
-        """From an export folder (``encoder.json`` + safetensors) or a pre-training checkpoint file;
+        """From an export folder (``config.json`` + safetensors) or a pre-training checkpoint file;
         CPU, eval mode."""
         from mixtape.models.checkpoint import read_checkpoint_encoder
         from mixtape.models.export import load_export_folder
@@ -89,7 +89,7 @@ class EncoderBundle:
                 or patch_frames < 1
             ):
                 raise MixtapeError(
-                    f"{path / 'encoder.json'}: 'mel' must be an object and 'patch_frames' a positive integer, "
+                    f"{path / 'config.json'}: 'mel' must be an object and 'patch_frames' a positive integer, "
                     f"got {mel!r} and {patch_frames!r}"
                 )
             return cls(encoder, dict(mel) or None, patch_frames, str(path), info)

@@ -1,10 +1,19 @@
 """Write a trained encoder for use outside mixtape: safetensors + JSON, and ONNX.
 
-The safetensors pair (``encoder.safetensors`` + ``encoder.json``) rebuilds the exact ``Encoder``
-with ``EncoderBundle.load``; the JSON records the architecture, the input it expects (mel bands, patch
-frames, the mel front-end config) and a checksum of the weights, so a stale or mismatched pair is
-detected. The ONNX graph takes log-mel patches ``[N, 96, 128]`` named ``melspectrogram`` (as
-Essentia's Discogs-EffNet models do) and returns ``embeddings`` ``[N, D]``.
+The folder has the layout the Hugging Face ecosystem loads (``config.json`` + ``model.safetensors``,
+plus a ``README.md`` model card written by ``mixtape export``): ``EncoderBundle.load`` rebuilds the exact
+``Encoder``; the JSON records the architecture, the input it expects (mel bands, patch frames, the mel
+front-end config) and a checksum of the weights, so a stale or mismatched pair is detected.
+
+The ONNX graph returns ``embeddings`` ``[N, D]`` and takes one of three inputs (``ONNX_INPUTS``):
+
+- ``mel``: log-mel patches ``melspectrogram`` ``[N, n_mels, frames]`` = ``[N, 96, 128]``, mel bands as
+  rows, the layout of mixtape's encoders;
+- ``essentia``: ``melspectrogram`` ``[N, frames, n_mels]`` = ``[N, 128, 96]``, the layout Essentia
+  documents for its Discogs-EffNet/MusiCNN models (``TensorflowInputMusiCNN`` frames stacked in time):
+  the transpose of ``mel``, so Essentia's patches can be fed unchanged;
+- ``waveform``: ``[N, samples]`` mono audio at the encoder's rate, the log-mel front end inside the
+  graph (``WaveformEncoder``), one track-level embedding per row.
 """
 
 from __future__ import annotations
@@ -13,25 +22,28 @@ import copy
 import io
 import warnings
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import torch
 from pydantic import Field
 from safetensors.torch import save as save_safetensors_bytes
+from torch import nn
 
+from mixtape.audio.mel import MelConfig
 from mixtape.errors import MixtapeError
 from mixtape.fileio import atomic_write_bytes, file_checksum, get_logger
 from mixtape.models.encoder import Encoder
+from mixtape.models.waveform import WaveformEncoder
 from mixtape.models.weights import build_for_weights, read_safetensors
 from mixtape.stagefolder import StageFolder, StageHeader, register_stage_folder
 
 log = get_logger(__name__)
 
-WEIGHTS_FILE = "encoder.safetensors"
+WEIGHTS_FILE = "model.safetensors"
 
 
 class ExportHeader(StageHeader):
-    """What ``encoder.json`` must hold to rebuild the encoder, typed (a damaged one is refused by name)."""
+    """What ``config.json`` must hold to rebuild the encoder, typed (a damaged one is refused by name)."""
 
     backbone: str
     n_mels: int = Field(gt=0)
@@ -43,14 +55,17 @@ class ExportHeader(StageHeader):
 
 EXPORT_FOLDER = register_stage_folder(
     StageFolder(
-        "encoder export", "encoder.json", "mixtape-encoder", 1, "write one with `mixtape export`", model=ExportHeader
+        "encoder export", "config.json", "mixtape-encoder", 1, "write one with `mixtape export`", model=ExportHeader
     )
 )
 CONFIG_FILE = EXPORT_FOLDER.header_file
 ONNX_OPSET = 17
 ONNX_INPUT = "melspectrogram"
+ONNX_WAVEFORM_INPUT = "waveform"
 ONNX_OUTPUT = "embeddings"
-# Keys of encoder.json computed from the encoder itself; metadata may repeat them only with equal values.
+OnnxInput = Literal["mel", "essentia", "waveform"]
+ONNX_INPUTS: tuple[OnnxInput, ...] = ("mel", "essentia", "waveform")
+# Keys of config.json computed from the encoder itself; metadata may repeat them only with equal values.
 _DERIVED_KEYS = (
     "format",
     "version",
@@ -73,7 +88,7 @@ def _cpu_eval_copy(encoder: Encoder) -> Encoder:
 
 
 def export_safetensors(encoder: Encoder, out_dir: str | Path, metadata: dict[str, Any] | None = None) -> Path:
-    """Write ``encoder.safetensors`` and ``encoder.json`` into ``out_dir``; returns the JSON path.
+    """Write ``model.safetensors`` and ``config.json`` into ``out_dir``; returns the JSON path.
 
     ``metadata`` is stored in the JSON as given (it must be JSON-serialisable): the training engine
     passes ``patch_frames`` (default 128) and ``mel`` (the front-end config dict), and may add the
@@ -111,18 +126,18 @@ def export_safetensors(encoder: Encoder, out_dir: str | Path, metadata: dict[str
 
 
 def _read_export_header(out_dir: str | Path) -> ExportHeader:
-    """The ``encoder.json`` of an export folder, typed and checked for what ``load_export_folder`` needs."""
+    """The ``config.json`` of an export folder, typed and checked for what ``load_export_folder`` needs."""
     hint = f"is {out_dir} a folder written by `mixtape export`?"
     return cast(ExportHeader, EXPORT_FOLDER.read(out_dir, error=ExportError, hint=hint))
 
 
 def read_export_config(out_dir: str | Path) -> dict[str, Any]:
-    """The ``encoder.json`` of an export folder as a dict (its typed fields checked)."""
+    """The ``config.json`` of an export folder as a dict (its typed fields checked)."""
     return _read_export_header(out_dir).model_dump(mode="json")
 
 
 def load_export_folder(out_dir: str | Path) -> tuple[Encoder, dict[str, Any]]:
-    """The ``Encoder`` of an export folder (CPU, eval mode) and its ``encoder.json``, weights checked
+    """The ``Encoder`` of an export folder (CPU, eval mode) and its ``config.json``, weights checked
     against the JSON. Callers use ``EncoderBundle.load``, which adds the input contract."""
     out_dir = Path(out_dir)
     header = _read_export_header(out_dir)
@@ -133,7 +148,7 @@ def load_export_folder(out_dir: str | Path) -> tuple[Encoder, dict[str, Any]]:
         raise ExportError(f"{config}: 'weights' must name a file of {out_dir}, got {header.weights!r}")
     weights_path = out_dir / header.weights
     state = read_safetensors(weights_path, header.weights_checksum, CONFIG_FILE, ExportError)
-    # Built only once its shapes match the weights: a damaged encoder.json cannot make it allocate more than
+    # Built only once its shapes match the weights: a damaged config.json cannot make it allocate more than
     # they hold.
     encoder = build_for_weights(
         lambda: Encoder(header.backbone, header.n_mels, **kwargs),
@@ -150,13 +165,53 @@ def load_export_folder(out_dir: str | Path) -> tuple[Encoder, dict[str, Any]]:
     return encoder.eval(), info
 
 
-def export_onnx(encoder: Encoder, out_path: str | Path, n_mels: int = 96, patch_frames: int = 128) -> Path:
-    """Write the encoder as an ONNX graph (opset 17): ``melspectrogram`` [N, n_mels, patch_frames] →
-    ``embeddings`` [N, D].
+class FramesFirst(nn.Module):
+    """Takes Essentia's ``[N, frames, n_mels]`` patches and feeds the encoder its ``[N, n_mels, frames]``."""
 
-    Only the batch axis is dynamic. Exported in eval mode (running batch-norm statistics, no
-    stochastic depth) from a float32 CPU copy; the graph is checked with ``onnx.checker`` and carries
-    the backbone name and input shape as metadata properties.
+    def __init__(self, encoder: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x.transpose(1, 2))
+
+
+def _onnx_graph(
+    encoder: Encoder, onnx_input: OnnxInput, n_mels: int, patch_frames: int, mel: MelConfig
+) -> tuple[nn.Module, torch.Tensor, str, dict[int, str], dict[str, str]]:
+    """The module to trace, a dummy input, the input's name, its dynamic axes and the metadata it records."""
+    if onnx_input == "waveform":
+        graph = WaveformEncoder(encoder, mel, patch_frames)
+        props = {
+            "input_layout": f"[N, samples >= {graph.min_samples}] mono at {mel.sample_rate} Hz",
+            "sample_rate": str(mel.sample_rate),
+            "min_samples": str(graph.min_samples),
+            "mel": mel.model_dump_json(),
+        }
+        dummy = torch.zeros(2, graph.min_samples + 1000)
+        return graph, dummy, ONNX_WAVEFORM_INPUT, {0: "N", 1: "samples"}, props
+    if onnx_input == "essentia":
+        layout = f"[N, {patch_frames} frames, {n_mels} mel bands] (Essentia's layout)"
+        dummy = torch.zeros(2, patch_frames, n_mels)
+        return FramesFirst(encoder), dummy, ONNX_INPUT, {0: "N"}, {"input_layout": layout}
+    layout = f"[N, {n_mels} mel bands, {patch_frames} frames]"
+    return encoder, torch.zeros(2, n_mels, patch_frames), ONNX_INPUT, {0: "N"}, {"input_layout": layout}
+
+
+def export_onnx(
+    encoder: Encoder,
+    out_path: str | Path,
+    n_mels: int = 96,
+    patch_frames: int = 128,
+    onnx_input: OnnxInput = "mel",
+    mel: MelConfig | None = None,
+) -> Path:
+    """Write the encoder as an ONNX graph (opset 17) taking ``onnx_input`` (see the module docstring)
+    and returning ``embeddings`` [N, D].
+
+    The batch axis is dynamic (and the length, for ``waveform``). Exported in eval mode (running
+    batch-norm statistics, no stochastic depth) from a float32 CPU copy; the graph is checked with
+    ``onnx.checker`` and carries the backbone, input layout and shapes as metadata properties.
     """
     import onnx
 
@@ -166,44 +221,46 @@ def export_onnx(encoder: Encoder, out_path: str | Path, n_mels: int = 96, patch_
         raise ExportError(f"export_onnx: n_mels={n_mels} but the encoder was built for {encoder.n_mels} mel bands")
     if patch_frames < 1:
         raise ExportError(f"export_onnx: patch_frames must be positive, got {patch_frames}")
+    if onnx_input not in ONNX_INPUTS:
+        raise ExportError(f"export_onnx: onnx_input must be one of {', '.join(ONNX_INPUTS)}, got {onnx_input!r}")
+    mel = mel or MelConfig(n_mels=n_mels)
+    if mel.n_mels != n_mels:
+        raise ExportError(f"export_onnx: the mel config has n_mels={mel.n_mels} but the encoder takes {n_mels}")
     out_path = Path(out_path)
     model = _cpu_eval_copy(encoder)
-    dummy = torch.zeros(2, n_mels, patch_frames)
+    graph_module, dummy, input_name, dynamic, extra = _onnx_graph(model, onnx_input, n_mels, patch_frames, mel)
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         # The TorchScript-based exporter is deprecated in favour of the dynamo one, which needs the
         # extra onnxscript package; the traced graph of these plain CNNs is the same either way.
         warnings.simplefilter("ignore", category=DeprecationWarning)
+        warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
         torch.onnx.export(
-            model,
+            graph_module.eval(),
             (dummy,),
             buffer,
             dynamo=False,
-            input_names=[ONNX_INPUT],
+            input_names=[input_name],
             output_names=[ONNX_OUTPUT],
-            dynamic_axes={ONNX_INPUT: {0: "N"}, ONNX_OUTPUT: {0: "N"}},
+            dynamic_axes={input_name: dynamic, ONNX_OUTPUT: {0: "N"}},
             opset_version=ONNX_OPSET,
             do_constant_folding=True,
         )
     graph = onnx.load_from_string(buffer.getvalue())
     props = {
         "backbone": model.backbone_name,
+        "input": onnx_input,
         "n_mels": str(n_mels),
         "patch_frames": str(patch_frames),
         "embedding_dim": str(model.embedding_dim),
         "producer": "mixtape",
-    }
+    } | extra
     for key, value in props.items():
         entry = graph.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.checker.check_model(graph)
     atomic_write_bytes(out_path, graph.SerializeToString())
     log.info(
-        "exported %s encoder to ONNX %s (input %s [N, %d, %d])",
-        model.backbone_name,
-        out_path,
-        ONNX_INPUT,
-        n_mels,
-        patch_frames,
+        "exported %s encoder to ONNX %s (input %s %s)", model.backbone_name, out_path, input_name, props["input_layout"]
     )
     return out_path

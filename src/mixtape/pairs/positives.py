@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,13 @@ STATS_FILE = "stats.json"
 ANCHORS_FILE = "anchors.npy"
 TRACK_IDS_FILE = "track_ids.json"
 _MAX_REDRAWS = 1000
+
+
+def _without_columns(matrix: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
+    """``matrix`` with the entries of the columns ``keep`` does not mark removed."""
+    out = (sp.csr_matrix(matrix) @ sp.diags(keep.astype(matrix.dtype))).tocsr()
+    out.eliminate_zeros()
+    return out
 
 
 def pick_in_rows(hop: sp.csr_matrix, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -118,6 +125,31 @@ class Positives:
                         f"positives ({self.strategy}): a group holds only its anchor (corrupt positives files?)"
                     )
         return current
+
+    def among(self, keep: np.ndarray) -> Positives:
+        """These positives restricted to the tracks ``keep`` marks (a boolean mask over ``track_ids``):
+        no anchor and no positive outside it. A group (playlist, artist, album) must keep two tracks to
+        give a positive; an anchor left with none is dropped. Used when some tracks have no features
+        (their audio failed extraction), so training never draws them."""
+        keep = np.asarray(keep, dtype=bool)
+        if keep.shape != (self.n_tracks,):
+            raise MixtapeError(f"positives ({self.strategy}): a mask of {keep.shape} for {self.n_tracks} tracks")
+        if self.parts:
+            parts = tuple(part.among(keep) for part in self.parts)
+            anchors = np.unique(np.concatenate([part.anchors for part in parts]))
+            return replace(self, anchors=anchors, parts=parts, _covered=None)
+        anchors = self.anchors[keep[self.anchors]]
+        if not self.hops:
+            return replace(self, anchors=anchors, _covered=None)
+        last = _without_columns(self.hops[-1], keep)
+        if len(self.hops) == 1:
+            hops: tuple[sp.csr_matrix, ...] = (last,)
+        elif len(self.hops) == 2:
+            hops = (_without_columns(self.hops[0], np.diff(last.indptr) >= 2), last)
+        else:
+            raise MixtapeError(f"positives ({self.strategy}): cannot restrict a walk of {len(self.hops)} hops")
+        anchors = anchors[np.diff(hops[0].indptr)[anchors] > 0]
+        return replace(self, anchors=anchors, hops=hops, _covered=None)
 
     def _sample_mix(self, anchors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Pick a part per anchor, in proportion to the weights of the parts that cover it."""

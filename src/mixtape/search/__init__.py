@@ -5,12 +5,13 @@ folder, resumable, shardable), ``build_index`` (embeddings -> a FAISS index fold
 by size, recall@10 measured), ``SimilarIndex`` (neighbours of a track or a vector, with artist/album
 exclusion, a score cut and mutual-proximity re-ranking), ``similar_to_audio`` (query by a file),
 ``create_app``/``serve`` (the JSON API and the listening page), ``Tagger`` (predicted tags of a probe
-trained by ``mixtape.evaluation.tagger.train_tagger``).
+trained by ``mixtape.evaluation.tagger.train_tagger``), ``read_track_vectors`` (precomputed vectors of any
+model, or an embeddings folder, checked: what ``--embeddings`` reads for evaluation and indexing).
 """
 
 from .app import ServeConfig, create_app, serve
 from .embed import EmbedReport, embed_audio_file, embed_collection, merge_embeddings, scan_audio_folder
-from .embeddings import Embeddings, EmbeddingsError, TrackMeta
+from .embeddings import Embeddings, EmbeddingsError, TrackMeta, TrackVectors, read_track_vectors
 from .index import IndexReport, IndexSettings, SearchIndexError, build_index
 from .neighbours import Neighbour, SearchResult, SimilarIndex, TrackInfo, TrackNotIndexedError
 from .query import load_query_encoder, similar_to_audio
@@ -32,6 +33,7 @@ __all__ = [
     "TrackInfo",
     "TrackMeta",
     "TrackNotIndexedError",
+    "TrackVectors",
     "build_index",
     "create_app",
     "embed_audio_file",
@@ -41,4 +43,5 @@ __all__ = [
     "scan_audio_folder",
     "serve",
     "similar_to_audio",
+    "read_track_vectors",
 ]

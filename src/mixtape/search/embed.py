@@ -619,30 +619,6 @@ def merge_embeddings(shards: Sequence[str | Path], out: str | Path) -> Embedding
 # --- one query file ------------------------------------------------------------------------------
 
 
-def covering_starts(n_frames: int, patch_frames: int) -> np.ndarray:
-    """Starts of the patches covering a track: every ``patch_frames`` frames plus one ending at the end
-    (the rule of ``PatchReader.patch_starts``, for audio that is not in a store)."""
-    p = patch_frames
-    starts = np.arange(0, max(n_frames - p, 0) + 1, p, dtype=np.int64)
-    if n_frames > p and starts[-1] + p < n_frames:
-        starts = np.append(starts, n_frames - p)
-    return starts
-
-
-class FramePatches:
-    """The ``track_patches`` source ``embed_tracks`` reads, over the frames of one decoded file."""
-
-    def __init__(self, frames: np.ndarray, patch_frames: int) -> None:
-        self.frames = np.asarray(frames, dtype=np.float32)
-        self.patch_frames = patch_frames
-
-    def track_patches(self, i: int) -> np.ndarray:
-        n = len(self.frames)
-        starts = covering_starts(n, self.patch_frames)
-        rows = (starts[:, None] + np.arange(self.patch_frames)) % max(n, 1)  # a short track is read cyclically
-        return np.ascontiguousarray(self.frames[rows].transpose(0, 2, 1))
-
-
 @dataclass
 class QueryEmbedding:
     vector: np.ndarray  # float32 [D]
@@ -651,24 +627,20 @@ class QueryEmbedding:
 
 
 def embed_audio_file(
-    enc: Any, path: str | Path, max_seconds: float | None = None, batch_size: int = 64
+    enc: EncoderBundle, path: str | Path, max_seconds: float | None = None, batch_size: int = 64
 ) -> QueryEmbedding:
     """Embed one audio file exactly as a collection track is embedded (same decoding, short-track
-    looping, float16 features and patch rule), so its neighbours are comparable.
+    looping, float16 features and patch rule: ``AudioEncoder``), so its neighbours are comparable.
 
     Raises ``AudioDecodeError`` (unreadable) or ``UnusableAudio`` (too short, silent).
     """
-    from mixtape.audio import MelConfig, StoreSettings, log_mel_batch
+    from mixtape.audio import StoreSettings
     from mixtape.audio.extract import track_audio
-    from mixtape.models import embed_tracks
+    from mixtape.models.inference import AudioEncoder
 
-    mel = MelConfig.model_validate(enc.mel) if enc.mel else MelConfig()
-    settings = StoreSettings(mel=mel, patch_frames=enc.patch_frames)
-    audio, duration = track_audio(Path(path), settings)
-    if max_seconds is not None and len(audio) > max_seconds * mel.sample_rate:
-        audio = audio[: int(max_seconds * mel.sample_rate)]
-    frames = log_mel_batch(torch.from_numpy(np.ascontiguousarray(audio)), mel).half().float().numpy()
-    vec = embed_tracks(
-        enc.encoder, FramePatches(frames, enc.patch_frames), [0], batch_size=batch_size, desc="embedding query"
-    )[0]
-    return QueryEmbedding(vec, float(duration), len(audio) / mel.sample_rate)
+    audio_encoder = AudioEncoder(enc, device="cpu", batch_size=batch_size)
+    rate = audio_encoder.sample_rate
+    audio, duration = track_audio(Path(path), StoreSettings(mel=audio_encoder.mel, patch_frames=enc.patch_frames))
+    if max_seconds is not None and len(audio) > max_seconds * rate:
+        audio = audio[: int(max_seconds * rate)]
+    return QueryEmbedding(audio_encoder.embed(audio, rate), float(duration), len(audio) / rate)

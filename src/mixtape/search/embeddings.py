@@ -13,6 +13,11 @@ Layout (all in one folder, ``embeddings.json`` written last so its presence mean
 
 The fingerprints make staleness detectable: an index records the embeddings checksum it was built
 from, and a query embedded with another encoder than the collection's is refused.
+
+``read_track_vectors`` also reads vectors that another model made (an ``.npz`` of ``ids`` and ``embeddings``,
+or a folder of ``vectors.npy`` and ``tracks.tsv`` without ``embeddings.json``) and checks them; written
+as an embeddings folder (``TrackVectors.as_embeddings``), their header's ``encoder`` records where they
+came from under ``outside_vectors`` and no fingerprint.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ import csv
 import hashlib
 import io
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,8 +36,17 @@ import numpy as np
 from pydantic import Field
 
 from mixtape.errors import MixtapeError
-from mixtape.fileio import ARRAY_FILE_ERRORS, atomic_write_text, file_checksum, progress
+from mixtape.fileio import (
+    ARRAY_FILE_ERRORS,
+    LOCK_FILE,
+    atomic_write_text,
+    file_checksum,
+    folder_lock,
+    progress,
+    read_text_file,
+)
 from mixtape.stagefolder import StageFolder, StageHeader, register_stage_folder
+from mixtape.text import and_more, quoted
 
 
 class EmbeddingsHeader(StageHeader):
@@ -132,23 +147,32 @@ def read_track_meta(path: Path) -> TrackMeta:
         raise EmbeddingsError(
             f"{path}: expected the header {list(TRACK_COLUMNS)}, got {rows[0] if rows else 'an empty file'}"
         )
-    body = rows[1:]
+    return _track_columns(path, rows[0], rows[1:])
+
+
+def _track_columns(path: Path, header: Sequence[str], body: list[list[str]]) -> TrackMeta:
+    """Track metadata from tab-separated rows under ``header`` (``track_id`` and any other of
+    ``TRACK_COLUMNS``, in any order; a column that is absent is unknown for every track)."""
     for lineno, row in enumerate(body, start=2):
-        if len(row) != len(TRACK_COLUMNS):
-            raise EmbeddingsError(
-                f"{path}:{lineno}: expected {len(TRACK_COLUMNS)} tab-separated fields, got {len(row)}"
-            )
+        if len(row) != len(header):
+            raise EmbeddingsError(f"{path}:{lineno}: expected {len(header)} tab-separated fields, got {len(row)}")
+    where = {name: header.index(name) for name in TRACK_COLUMNS if name in header}
+
+    def column(name: str) -> list[str]:
+        i = where.get(name)
+        return [r[i] for r in body] if i is not None else [""] * len(body)
+
     try:
-        durations = np.array([float(r[4]) if r[4] else np.nan for r in body], dtype=np.float64)
+        durations = np.array([float(d) if d else np.nan for d in column("duration")], dtype=np.float64)
     except ValueError as err:
         raise EmbeddingsError(f"{path}: a duration is not a number ({err})") from None
     return TrackMeta(
-        [r[0] for r in body],
-        [r[1] or None for r in body],
-        [r[2] or None for r in body],
-        [r[3] for r in body],
+        column("track_id"),
+        [a or None for a in column("artist_id")],
+        [a or None for a in column("album_id")],
+        column("path"),
         durations,
-        [r[5] for r in body],
+        column("checksum"),
     )
 
 
@@ -286,10 +310,8 @@ class Embeddings:
 
     def summary(self) -> str:
         enc = self.encoder_info
-        text = (
-            f"embeddings {self.path}: {len(self)} tracks x {self.dim} dims, encoder {enc.get('source')} "
-            f"({enc.get('backbone')}), {len(self.failures)} failed"
-        )
+        made_by = outside_model(enc) or f"encoder {enc.get('source')} ({enc.get('backbone')})"
+        text = f"embeddings {self.path}: {len(self)} tracks x {self.dim} dims, {made_by}, {len(self.failures)} failed"
         if self.failures:
             text += f" (see {self.path / FAILURES_FILE})"
         return text
@@ -354,3 +376,257 @@ def write_embeddings(
     }
     EMBEDDINGS_FOLDER.write_header(path, full)
     return Embeddings.open(path)
+
+
+# --- vectors of any model ------------------------------------------------------------------------
+#
+# Evaluation and the index also take vectors that another model made (MERT, CLAP, Essentia, ...), in
+# one of two shapes: an ``.npz`` file holding ``ids`` (track ids, strings) and ``embeddings`` ([N, D]
+# numbers), or a folder holding ``vectors.npy`` and ``tracks.tsv`` as `mixtape embed` writes them but
+# without its ``embeddings.json`` (``tracks.tsv`` then needs only a header naming a ``track_id`` column;
+# ``artist_id``, ``album_id``, ``path``, ``duration`` are used when present). ``read_track_vectors`` is the one
+# reader of both, and of mixtape's own embeddings folders.
+
+NPZ_IDS = "ids"
+NPZ_VECTORS = "embeddings"
+#: Key of an embeddings header's ``encoder`` saying that no mixtape encoder made its vectors: the
+#: file or folder an outside model's vectors were read from (there is no encoder fingerprint then).
+OUTSIDE_KEY = "outside_vectors"
+#: What `mixtape embed` leaves in a folder it is writing, or was killed writing, before
+#: ``embeddings.json``: such a folder is an unfinished embeddings folder, not vectors of another model.
+_EMBED_LEAVES = (LOCK_FILE, FAILURES_FILE)
+_FORMS = (
+    f"a folder holding {VECTORS_FILE} and {TRACKS_FILE} (as `mixtape embed` writes them; for vectors of "
+    f"another model, {TRACKS_FILE} needs only a header naming a track_id column, then one row per vector), "
+    f"or an .npz file holding '{NPZ_IDS}' (track ids) and '{NPZ_VECTORS}' ([tracks, dims] numbers)"
+)
+_CHECK_BLOCK = 65536
+
+
+def outside_model(encoder_info: Mapping[str, Any]) -> str | None:
+    """What made vectors that no mixtape encoder made (from an embeddings or index header's
+    ``encoder``), in words; None for mixtape's own."""
+    source = encoder_info.get(OUTSIDE_KEY)
+    return f"vectors of an outside model (read from {source})" if source else None
+
+
+def holds_outside_vectors(path: str | Path) -> bool:
+    """Whether ``path`` is meant as vectors of an outside model: a file (an ``.npz``), or a folder with
+    ``vectors.npy`` or ``tracks.tsv`` that `mixtape embed` did not write (no ``embeddings.json``, and none
+    of the files it leaves while working)."""
+    path = Path(path)
+    if path.suffix == ".npz" or path.is_file():
+        return True
+    return (
+        path.is_dir()
+        and not (path / META_FILE).exists()
+        and not any((path / name).exists() for name in _EMBED_LEAVES)
+        and any((path / name).exists() for name in (VECTORS_FILE, TRACKS_FILE))
+    )
+
+
+@dataclass
+class TrackVectors:
+    """One checked vector per track id: a mixtape embeddings folder, or vectors of any other model
+    (:func:`read_track_vectors` reads both). Evaluation scores them as they are; the index needs an
+    embeddings folder, which :meth:`as_embeddings` gives."""
+
+    path: Path  # the folder or file they were read from
+    vectors: np.ndarray  # [N, D] float32, all finite (memory-mapped where the file allows it)
+    tracks: TrackMeta  # row i describes vector i (for an .npz: only the track ids are known)
+    encoder: dict[str, Any]  # what made them: mixtape's encoder info, or {OUTSIDE_KEY: where they came from}
+    embeddings: Embeddings | None = None  # the embeddings folder they were read from, when they are one
+
+    def __len__(self) -> int:
+        return len(self.tracks)
+
+    @property
+    def track_ids(self) -> list[str]:
+        return self.tracks.track_ids
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    @property
+    def source(self) -> str | None:
+        """The mixtape encoder that made the vectors (its export folder or checkpoint); None for an outside model."""
+        source = self.encoder.get("source")
+        return str(source) if source else None
+
+    def describe(self) -> str:
+        made_by = outside_model(self.encoder) or f"encoder {self.source}"
+        return f"{self.path}: {len(self)} tracks x {self.dim} dims, {made_by}"
+
+    def as_embeddings(self, out: str | Path) -> Embeddings:
+        """These vectors as a mixtape embeddings folder (what the index reads): the folder they came
+        from, or, for vectors of an outside model, a copy written into ``out`` (kept when ``out`` already
+        holds these very vectors and tracks). Such a copy records where the vectors came from and no
+        encoder fingerprint."""
+        if self.embeddings is not None:
+            return self.embeddings
+        out = Path(out)
+        with folder_lock(out, f"{out} is being written by another command; wait for it"):
+            if (out / META_FILE).exists():
+                try:
+                    prev: Embeddings | None = Embeddings.open(out)
+                except EmbeddingsError:
+                    prev = None
+                if (
+                    prev is not None
+                    and prev.encoder_info == self.encoder
+                    and prev.tracks.to_tsv() == self.tracks.to_tsv()
+                    and prev.checksum == vectors_checksum(self.vectors)
+                ):
+                    return prev
+            blocks = (self.vectors[i : i + _CHECK_BLOCK] for i in range(0, len(self), _CHECK_BLOCK))
+            return write_embeddings(out, blocks, len(self), self.dim, self.tracks, [], {"encoder": self.encoder})
+
+
+def read_track_vectors(path: str | Path) -> TrackVectors:
+    """The vectors at ``path`` with their track ids, checked: a mixtape embeddings folder, a folder of an
+    outside model's ``vectors.npy`` and ``tracks.tsv``, or an ``.npz`` of ``ids`` and ``embeddings``.
+
+    What cannot be used is an ``EmbeddingsError`` naming the file and the problem: a missing file, ids
+    and vectors of different lengths, a duplicate or empty id, a vector holding NaN or Inf (named by
+    its track id), vectors that are not a 2-D array of numbers, an empty set.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise EmbeddingsError(f"{path}: not found (expected {_FORMS})")
+    if not holds_outside_vectors(path):
+        if not any((path / name).exists() for name in (META_FILE, *_EMBED_LEAVES)):
+            raise EmbeddingsError(f"{path}: holds no vectors (expected {_FORMS})")
+        emb = Embeddings.open(path)  # unfinished or damaged folders are refused here, with the fix
+        vectors = _checked(emb.vectors, emb.tracks.track_ids, path / VECTORS_FILE, path / TRACKS_FILE)
+        return TrackVectors(path, vectors, emb.tracks, emb.encoder_info, emb)
+    if path.is_dir():
+        absent = [name for name in (VECTORS_FILE, TRACKS_FILE) if not (path / name).is_file()]
+        if absent:
+            raise EmbeddingsError(f"{path / absent[0]}: missing (expected {_FORMS})")
+        tracks = _outside_tracks(path / TRACKS_FILE)
+        vectors = _checked(
+            _outside_array(path / VECTORS_FILE), tracks.track_ids, path / VECTORS_FILE, path / TRACKS_FILE
+        )
+    else:
+        ids, raw = _npz_arrays(path)
+        n = len(ids)
+        tracks = TrackMeta(ids, [None] * n, [None] * n, [""] * n, np.full(n, np.nan), [""] * n)
+        vectors = _checked(raw, ids, path, path)
+    encoder = {"source": None, "fingerprint": None, OUTSIDE_KEY: str(path.resolve())}
+    return TrackVectors(path, vectors, tracks, encoder)
+
+
+def _checked(vectors: np.ndarray, ids: list[str], vectors_file: Path, ids_file: Path) -> np.ndarray:
+    """``vectors`` as float32 after checking them against their ids (see :func:`read_track_vectors`)."""
+    if vectors.ndim != 2:
+        raise EmbeddingsError(
+            f"{vectors_file}: vectors of shape {list(vectors.shape)}; expected a 2-D array [tracks, dims]"
+        )
+    if vectors.dtype.kind not in "fiu":
+        raise EmbeddingsError(f"{vectors_file}: vectors of type {vectors.dtype}; expected numbers (float32 or float64)")
+    if len(ids) != len(vectors):
+        where = "" if ids_file == vectors_file else f" in {vectors_file.name}"
+        raise EmbeddingsError(
+            f"{ids_file}: {len(ids)} track ids for {len(vectors)} vectors{where}; give one id per vector, in the "
+            "same order"
+        )
+    if len(vectors) == 0:
+        raise EmbeddingsError(f"{vectors_file}: no vectors (an empty set): there is nothing to score or index")
+    if vectors.shape[1] == 0:
+        raise EmbeddingsError(f"{vectors_file}: vectors of 0 dimensions ({len(vectors)} tracks x 0)")
+    empty = [i for i, t in enumerate(ids) if not t.strip()]
+    if empty:
+        raise EmbeddingsError(f"{ids_file}: an empty track id for vector(s) {and_more(empty)} (rows counted from 0)")
+    repeated = [t for t, count in Counter(ids).items() if count > 1]
+    if repeated:
+        raise EmbeddingsError(
+            f"{ids_file}: {len(repeated)} track id(s) appear more than once: {and_more(repeated, show=quoted)}; "
+            "give each track one vector"
+        )
+    if vectors.dtype != np.float32:
+        with np.errstate(over="ignore"):  # beyond float32's range becomes Inf, refused below
+            vectors = vectors.astype(np.float32)
+    bad = [
+        int(start + i)
+        for start in range(0, len(vectors), _CHECK_BLOCK)
+        for i in np.flatnonzero(~np.isfinite(vectors[start : start + _CHECK_BLOCK]).all(axis=1))
+    ]
+    if bad:
+        raise EmbeddingsError(
+            f"{vectors_file}: NaN or Inf (or a value beyond float32's range) in the vector(s) of {len(bad)} "
+            f"track(s): {and_more([ids[i] for i in bad], show=quoted)}; remove those tracks or compute their "
+            "vectors again"
+        )
+    return vectors
+
+
+def _outside_array(path: Path) -> np.ndarray:
+    """``vectors.npy`` of an outside model (memory-mapped)."""
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ARRAY_FILE_ERRORS as err:
+        raise EmbeddingsError(
+            f"{path}: not a readable .npy array ({type(err).__name__}: {err}); write it with numpy.save"
+        ) from None
+    if not isinstance(array, np.ndarray):  # an .npz archive under the .npy name
+        raise EmbeddingsError(f"{path}: an .npz archive, not a .npy array; write it with numpy.save")
+    return array
+
+
+def _outside_tracks(path: Path) -> TrackMeta:
+    """``tracks.tsv`` of an outside model: a header naming ``track_id`` (and any other of ``TRACK_COLUMNS``),
+    then one tab-separated row per vector; blank lines are ignored."""
+    text = read_text_file(path, "tracks file", EmbeddingsError)
+    rows = [row for row in _tsv_rows(path, text) if row]
+    header = [h.strip() for h in rows[0]] if rows else []
+    if "track_id" not in header:
+        raise EmbeddingsError(
+            f"{path}: the first line must be a tab-separated header naming a track_id column (optional: "
+            f"{', '.join(c for c in TRACK_COLUMNS[1:] if c != 'checksum')}), got {rows[0] if rows else 'an empty file'}"
+        )
+    return _track_columns(path, header, rows[1:])
+
+
+def _npz_arrays(path: Path) -> tuple[list[str], np.ndarray]:
+    """Track ids (as text) and the raw vectors of an ``.npz`` file."""
+    how = f"save them with numpy.savez(path, {NPZ_IDS}=track_ids, {NPZ_VECTORS}=vectors)"
+    try:
+        data = np.load(path, allow_pickle=False)
+    except ARRAY_FILE_ERRORS as err:
+        raise EmbeddingsError(f"{path}: not a readable .npz file ({type(err).__name__}: {err}); {how}") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise EmbeddingsError(f"{path}: a single array, not an .npz archive of '{NPZ_IDS}' and '{NPZ_VECTORS}'; {how}")
+    with data:
+        absent = [name for name in (NPZ_IDS, NPZ_VECTORS) if name not in data.files]
+        if absent:
+            held = ", ".join(map(repr, data.files)) or "nothing"
+            raise EmbeddingsError(f"{path}: no {' and no '.join(map(repr, absent))} array (it holds {held}); {how}")
+        try:
+            ids, vectors = data[NPZ_IDS], data[NPZ_VECTORS]
+        except ARRAY_FILE_ERRORS as err:
+            if "allow_pickle" in str(err):
+                raise EmbeddingsError(
+                    f"{path}: an array is stored as Python objects (pickled), which is not loaded; save the ids "
+                    "as strings: numpy.array(track_ids, dtype=str)"
+                ) from None
+            raise EmbeddingsError(f"{path}: a damaged .npz file ({type(err).__name__}: {err})") from None
+    return _track_ids(path, ids), vectors
+
+
+def _track_ids(path: Path, ids: np.ndarray) -> list[str]:
+    if ids.ndim != 1:
+        raise EmbeddingsError(
+            f"{path}: '{NPZ_IDS}' has shape {list(ids.shape)}; expected one track id per vector (a 1-D array)"
+        )
+    if ids.dtype.kind in "Uiu":
+        return [str(t) for t in ids.tolist()]
+    if ids.dtype.kind == "S":
+        try:
+            return [t.decode("utf-8") for t in ids.tolist()]
+        except UnicodeDecodeError as err:
+            raise EmbeddingsError(f"{path}: a track id in '{NPZ_IDS}' is not UTF-8 ({err})") from None
+    raise EmbeddingsError(
+        f"{path}: '{NPZ_IDS}' holds {ids.dtype} values; expected track ids as strings "
+        "(numpy.array(track_ids, dtype=str))"
+    )

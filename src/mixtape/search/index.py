@@ -25,6 +25,10 @@ Index folder: ``index.faiss`` (the FAISS index, holding the normalised vectors),
 build time, the checksum of the embeddings it indexes, the encoder's fingerprint, and the checksum
 of every file of the folder under ``files``), and ``mutual_proximity.npz`` when built with
 ``mutual_proximity=True``. ``index.json`` is written last; opening the index verifies the files.
+
+Vectors of an outside model (an ``.npz``, or a folder of ``vectors.npy`` and ``tracks.tsv`` without
+``embeddings.json``) are checked and written as an embeddings folder into ``OUT/embeddings`` first; the
+index records no encoder fingerprint then, so it is searched by track, not by audio file.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from mixtape.errors import MixtapeError
 from mixtape.fileio import atomic_open, atomic_write_text, file_checksum, get_logger, progress
 from mixtape.stagefolder import StageFolder, StageHeader, register_stage_folder
 
-from .embeddings import TRACKS_FILE, Embeddings
+from .embeddings import TRACKS_FILE, Embeddings, holds_outside_vectors, read_track_vectors
 from .rerank import MP_FILE, compute_moments, save_moments
 
 log = get_logger(__name__)
@@ -54,6 +58,8 @@ log = get_logger(__name__)
 logging.getLogger("faiss.loader").setLevel(logging.WARNING)
 
 INDEX_FILE = "index.faiss"
+#: Where an index of an outside model's vectors keeps them as an embeddings folder (inside the index folder).
+OUTSIDE_EMBEDDINGS = "embeddings"
 
 
 class _EmbeddingsRef(BaseModel):
@@ -480,14 +486,35 @@ def _index_header(
     }
 
 
+def _embeddings_to_index(path: Path, out: Path) -> Embeddings:
+    """The embeddings folder an index of ``path`` is built from: ``path`` itself, or, for vectors of an
+    outside model, their copy in ``out/embeddings`` (see :meth:`TrackVectors.as_embeddings`)."""
+    if not holds_outside_vectors(path):
+        return Embeddings.open(path)
+    if path.resolve() in (out.resolve(), (out / OUTSIDE_EMBEDDINGS).resolve()):
+        raise SearchIndexError(
+            f"index: {path} holds the vectors to index; write the index into another folder "
+            f"(e.g. --out {path / 'index'})"
+        )
+    vectors = read_track_vectors(path)
+    emb = vectors.as_embeddings(out / OUTSIDE_EMBEDDINGS)
+    log.info("index: %s, as an embeddings folder in %s", vectors.describe(), emb.path)
+    return emb
+
+
 def build_index(
     embeddings: str | Path, out: str | Path, settings: IndexSettings | None = None, force: bool = False
 ) -> IndexReport:
-    """Build the index of an embeddings folder into ``out`` (see the module docstring)."""
+    """Build the index of an embeddings folder into ``out`` (see the module docstring).
+
+    ``embeddings`` may also be vectors of an outside model (an ``.npz`` of ``ids`` and ``embeddings``, or a
+    folder of ``vectors.npy`` and ``tracks.tsv`` without ``embeddings.json``): they are checked and written
+    as an embeddings folder into ``out/embeddings``, which the index is then built from.
+    """
     cfg = settings or IndexSettings()
     started = time.perf_counter()
-    emb = Embeddings.open(embeddings)
     out = Path(out)
+    emb = _embeddings_to_index(Path(embeddings), out)
     n, dim = len(emb), emb.dim
     if n == 0:
         raise SearchIndexError(

@@ -12,6 +12,7 @@ from typing import Any
 from mixtape.models.bundle import EncoderBundle
 
 from .embed import embed_audio_file
+from .embeddings import outside_model
 from .index import SearchIndexError, unit_rows
 from .neighbours import SearchResult, SimilarIndex
 
@@ -19,6 +20,12 @@ from .neighbours import SearchResult, SimilarIndex
 def load_query_encoder(index: SimilarIndex, override: str | Path | None = None) -> EncoderBundle:
     """The encoder that made the index's embeddings (its recorded source, or ``override``), verified by fingerprint."""
     info = index.encoder_info
+    why = outside_model(info)
+    if why:
+        raise SearchIndexError(
+            f"index {index.path} holds {why}, not a mixtape encoder's: an audio file cannot be embedded into their "
+            "space; search by a collection track (--track) instead"
+        )
     source = override or info.get("source")
     if not source:
         raise SearchIndexError(f"index {index.path} does not record its encoder; pass --checkpoint to query by audio")

@@ -221,15 +221,7 @@ def prepare_pair_data(cfg: DataConfig, world_size: int = 1) -> PairData:
         )
     catalog_ids = list(positives.track_ids)
     rows = map_track_ids(catalog_ids, store_ids)
-    used = tracks_in_use(positives)
-    missing = used[rows[used] < 0]
-    if missing.size:
-        ids = [catalog_ids[i] for i in missing]
-        raise PairDataError(
-            f"positives {cfg.positives} (strategy '{positives.strategy}') do not match feature store {cfg.store}: "
-            f"{missing.size} of the {used.size} tracks they pair are not in the store ({len(store_ids)} tracks), e.g. "
-            f"{and_more(ids, show=quoted)}; extract features for the same tracks table the pairs were built from"
-        )
+    positives = _without_failed_tracks(positives, rows, store, cfg)
     n_anchors = int(len(positives.anchors))
     if n_anchors == 0:
         raise PairDataError(
@@ -254,6 +246,40 @@ def prepare_pair_data(cfg: DataConfig, world_size: int = 1) -> PairData:
         n_store_tracks=len(store_ids),
         allow_self_pairs="self" in _strategies(positives),  # only `self` pairs a track with another patch of itself
     )
+
+
+def _without_failed_tracks(positives: Any, rows: np.ndarray, store: Any, cfg: DataConfig) -> Any:
+    """The positives without the tracks whose audio failed extraction (listed in the store's failures):
+    one bad file among thousands must not stop pre-training. A paired track that is neither in the store
+    nor among its failures means the store was made from another tracks table: refused."""
+    used = tracks_in_use(positives)
+    missing = used[rows[used] < 0]
+    if not missing.size:
+        return positives
+    catalog_ids = list(positives.track_ids)
+    failed = {str(row[0]) for row in getattr(store, "failures", None) or []}
+    unexplained = [catalog_ids[i] for i in missing if catalog_ids[i] not in failed]
+    if unexplained:
+        raise PairDataError(
+            f"positives {cfg.positives} (strategy '{positives.strategy}') do not match feature store {cfg.store}: "
+            f"{len(unexplained)} of the {used.size} tracks they pair are not in the store ({len(store.track_ids)} "
+            f"tracks) nor among its failures, e.g. {and_more(unexplained, show=quoted)}; extract features for the "
+            "same tracks table the pairs were built from"
+        )
+    restricted = positives.among(rows >= 0)
+    if (rows[tracks_in_use(restricted)] < 0).any():  # among() keeps only present tracks; a bug if not
+        raise PairDataError(f"positives {cfg.positives}: tracks without features remain after leaving them out")
+    log.warning(
+        "%d of the %d tracks the positives pair failed feature extraction (%s, listed in %s); they are left out of "
+        "pre-training: %d of %d anchors remain",
+        missing.size,
+        used.size,
+        and_more([catalog_ids[i] for i in missing], show=quoted),
+        Path(cfg.store) / "failures.tsv",
+        len(restricted.anchors),
+        len(positives.anchors),
+    )
+    return restricted
 
 
 def _batch_source(sampler: Any) -> BatchSource:
