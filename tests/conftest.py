@@ -48,3 +48,21 @@ def tiny_store(tiny_world, tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("store") / "features"
     extract_features(read_tracks(tiny_world.tracks).records, out, workers=2)
     return FeatureStore.open(out)
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tiny_store, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised narrow `small` encoder (64-d) exported with the tiny store's mel settings."""
+    import torch
+
+    from mixtape.models import Encoder
+    from mixtape.models.export import export_safetensors
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-encoder") / "small"
+    export_safetensors(
+        Encoder("small", channels=(8, 16, 32, 64)),
+        folder,
+        metadata={"mel": tiny_store.mel_config.model_dump(mode="json"), "patch_frames": 128},
+    )
+    return folder

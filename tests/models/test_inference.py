@@ -13,22 +13,14 @@ import torch
 import mixtape
 from mixtape.audio import PatchReader, covering_starts, load_audio
 from mixtape.catalog import read_tracks
-from mixtape.models import Encoder, embed_tracks
+from mixtape.models import embed_tracks
 from mixtape.models.bundle import EncoderBundle
-from mixtape.models.export import export_safetensors
 from mixtape.models.inference import AudioEncoder, AudioInputError, load_encoder
 
 
 @pytest.fixture(scope="module")
-def encoder_folder(tiny_store, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("inference") / "encoder"
-    export_safetensors(
-        Encoder("small", channels=(8, 16, 32, 64)),
-        folder,
-        metadata={"mel": tiny_store.mel_config.model_dump(mode="json"), "patch_frames": 128},
-    )
-    return folder
+def encoder_folder(tiny_encoder: Path) -> Path:
+    return tiny_encoder
 
 
 @pytest.fixture(scope="module")

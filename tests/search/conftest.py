@@ -5,23 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 
 @pytest.fixture(scope="session")
-def search_encoder(tiny_store, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A randomly initialised narrow `small` encoder (64-d) exported with the tiny store's mel settings."""
-    from mixtape.models import Encoder
-    from mixtape.models.export import export_safetensors
-
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("search-encoder") / "small"
-    export_safetensors(
-        Encoder("small", channels=(8, 16, 32, 64)),
-        folder,
-        metadata={"mel": tiny_store.mel_config.model_dump(mode="json"), "patch_frames": 128},
-    )
-    return folder
+def search_encoder(tiny_encoder: Path) -> Path:
+    """The encoder the search tests embed with: the session's `tiny_encoder` (tests/conftest.py)."""
+    return tiny_encoder
 
 
 @pytest.fixture(scope="session")
