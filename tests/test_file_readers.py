@@ -647,7 +647,8 @@ def folders(tiny_world, tiny_store, tmp_path_factory: pytest.TempPathFactory) ->
     from mixtape.models import Encoder
     from mixtape.models.export import export_safetensors
     from mixtape.pairs import build_positives
-    from mixtape.search import IndexSettings, build_index, embed_collection
+    from mixtape.search import Embeddings, IndexSettings, build_index, embed_collection
+    from mixtape.search.embeddings import write_embeddings
 
     root = tmp_path_factory.mktemp("readers")
     out = {
@@ -659,6 +660,7 @@ def folders(tiny_world, tiny_store, tmp_path_factory: pytest.TempPathFactory) ->
             "export",
             "embeddings",
             "index",
+            "index-ivfpq",
             "tagger",
             "splits",
             "tag-csv",
@@ -676,6 +678,15 @@ def folders(tiny_world, tiny_store, tmp_path_factory: pytest.TempPathFactory) ->
     )
     embed_collection(out["export"], out["embeddings"], features=tiny_store.path, tracks=tiny_world.tracks)
     build_index(out["embeddings"], out["index"], IndexSettings(kind="hnsw", mutual_proximity=True, recall_queries=10))
+    # a compressed index (its float16 vectors file) whose header lists tracks added after the build
+    emb = Embeddings.open(out["embeddings"])
+    made_by = {"encoder": emb.encoder_info}
+    parts = [
+        write_embeddings(root / name, [emb.vectors[rows]], len(rows), emb.dim, emb.tracks.take(rows), [], made_by)
+        for name, rows in (("emb-a", np.arange(100)), ("emb-b", np.arange(100, len(emb))))
+    ]
+    pq = IndexSettings(kind="ivfpq", mutual_proximity=True, recall_queries=10)
+    build_index(parts[0].path, out["index-ivfpq"], pq, add=[parts[1].path])
     dataset = load_tag_dataset("mtg-jamendo", splits=tiny_world.splits, subset="genre")
     train_tagger(out["embeddings"], dataset, out["tagger"], ProbeConfig(hidden=8, max_epochs=2, patience=1))
     out["splits"].mkdir()
@@ -797,6 +808,9 @@ FOLDER_CASES: dict[str, FolderCase] = {
     ),
     "Embeddings.open": FolderCase(("mixtape.search.embeddings.Embeddings.open",), "embeddings", _touch_embeddings),
     "SimilarIndex.open": FolderCase(("mixtape.search.neighbours.SimilarIndex.open",), "index", _touch_index),
+    "SimilarIndex.open[ivfpq, added]": FolderCase(
+        ("mixtape.search.neighbours.SimilarIndex.open",), "index-ivfpq", _touch_index
+    ),
     "Tagger.load": FolderCase(("mixtape.search.tagger.Tagger.load",), "tagger", _touch_tagger),
     "read_mtg_jamendo": FolderCase(("mixtape.evaluation.datasets.read_mtg_jamendo",), "splits", _touch_mtg),
     "load_tag_dataset[splits folder]": FolderCase(
@@ -1035,7 +1049,7 @@ def test_an_index_kind_that_does_not_fit_the_faiss_index_is_refused(folders: dic
     _edit_json(index / "index.json", lambda m: m.update(kind="tree", n="many"))
     with pytest.raises(
         SearchIndexError,
-        match=r"index.json: damaged \(kind: .*'flat', 'ivf' or 'hnsw' \(got 'tree'\); n: .*\(got 'many'\)",
+        match=r"index.json: damaged \(kind: .*'flat', 'ivf', 'ivfpq' or 'hnsw' \(got 'tree'\); n: .*\(got 'many'\)",
     ):
         SimilarIndex.open(index)
 

@@ -706,7 +706,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 def _add_index(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "index",
-        help="FAISS nearest-neighbour index of an embeddings folder (exact, or IVF/HNSW by size); prints recall@10",
+        help="FAISS nearest-neighbour index of an embeddings folder (exact, IVF or IVF-PQ by size); prints recall@10",
     )
     p.add_argument(
         "embeddings",
@@ -730,13 +730,36 @@ def _add_index(sub: argparse._SubParsersAction) -> None:
         "--out", type=Path, default=None, help="index folder (default: EMBEDDINGS/index; required for an .npz)"
     )
     p.add_argument(
+        "--add",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="NEW",
+        help="also add the tracks of NEW (an embeddings folder of the same encoder, or vectors of the same model as "
+        "--embeddings takes them) to the index without rebuilding it; repeatable; a source the index already holds "
+        "is skipped",
+    )
+    p.add_argument(
         "--kind",
         default="auto",
-        choices=["auto", "flat", "ivf", "hnsw"],
-        help="auto: exact up to --exact-max tracks, IVF above",
+        choices=["auto", "flat", "ivf", "ivfpq", "hnsw"],
+        help="auto: exact up to --exact-max tracks, IVF above, IVF-PQ (compressed, exact re-ranking) when the "
+        "vectors take more than --ivf-max-gib",
     )
     p.add_argument("--exact-max", type=int, default=100_000, help="largest collection indexed exactly (default 100000)")
+    p.add_argument(
+        "--ivf-max-gib",
+        type=float,
+        default=2.0,
+        help="with --kind auto: largest float32 vectors (GiB) an IVF index holds in memory; IVF-PQ above (default 2)",
+    )
     p.add_argument("--nlist", type=int, default=None, help="IVF lists (default: power of two nearest sqrt(n))")
+    p.add_argument(
+        "--pq-m",
+        type=int,
+        default=None,
+        help="IVF-PQ sub-quantizers of 4 bits (default: one per 4 dimensions; must divide the dimensions)",
+    )
     p.add_argument(
         "--target-recall",
         type=float,
@@ -761,7 +784,9 @@ def _cmd_index(args: argparse.Namespace) -> int:
     values = {
         "kind": args.kind,
         "exact_max": args.exact_max,
+        "ivf_max_gib": args.ivf_max_gib,
         "nlist": args.nlist,
+        "pq_m": args.pq_m,
         "target_recall": args.target_recall,
         "recall_queries": args.recall_queries,
         "mutual_proximity": args.mutual_proximity,
@@ -776,7 +801,8 @@ def _cmd_index(args: argparse.Namespace) -> int:
     source: Path = args.embeddings if args.embeddings is not None else args.vectors
     if args.out is None and source.suffix == ".npz":
         raise MixtapeError(f"index: give --out, the index folder to write for the vectors of {source}")
-    print(build_index(source, args.out or source / "index", settings, force=args.force).summary())
+    out = args.out or source / "index"
+    print(build_index(source, out, settings, force=args.force, add=args.add).summary())
     return 0
 
 

@@ -285,16 +285,15 @@ class Embeddings:
     def blocks(self, block: int = 65536) -> Iterator[np.ndarray]:
         """The vectors in row blocks read with plain file reads, not through the memory map: a pass over
         millions of vectors then leaves nothing mapped in this process (its resident memory stays one block)."""
-        with open(self.path / VECTORS_FILE, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            read_header = (
-                np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            )
-            shape, _, dtype = read_header(f)
-            n, dim = shape
-            for start in range(0, n, block):
-                rows = min(block, n - start)
-                yield np.fromfile(f, dtype=dtype, count=rows * dim).reshape(rows, dim).astype(np.float32, copy=False)
+        with RowFile(self.path / VECTORS_FILE) as rows:
+            for b in rows.blocks(block):
+                yield b.astype(np.float32, copy=False)
+
+    def rows(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The vectors of ``rows`` (float32 ``[len(rows), D]``, in the order given), read with positioned
+        reads: a sample of a million vectors costs this process its own size, nothing mapped."""
+        with RowFile(self.path / VECTORS_FILE) as f:
+            return f.take(rows).astype(np.float32, copy=False)
 
     @property
     def dim(self) -> int:
@@ -315,6 +314,101 @@ class Embeddings:
         if self.failures:
             text += f" (see {self.path / FAILURES_FILE})"
         return text
+
+
+def npy_header(dtype: Any, shape: tuple[int, int]) -> bytes:
+    """The bytes of a C-ordered ``.npy`` header for ``shape`` (numpy pads it so that the first axis can
+    grow to 21 digits without changing its length)."""
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": shape}
+    )
+    return buf.getvalue()
+
+
+class RowFile:
+    """Rows of a C-ordered 2-D ``.npy`` file, read on demand with positioned reads (``os.pread``).
+
+    Nothing is memory-mapped: the rows a search reads stay in the operating system's page cache,
+    shared and evictable, where the touched pages of a memory map would count as this process's
+    resident memory. Positioned reads share no file offset, so one ``RowFile`` serves many threads.
+    A file whose header or size does not describe a 2-D array is a ``ValueError`` naming it.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        with open(self.path, "rb") as f:
+            try:
+                version = np.lib.format.read_magic(f)
+                read_header = (
+                    np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                )
+                shape, fortran, dtype = read_header(f)
+            except (ValueError, EOFError, SyntaxError, TypeError) as err:
+                raise ValueError(f"{self.path}: not a readable .npy array ({err})") from None
+            self.offset = f.tell()
+            size = os.fstat(f.fileno()).st_size
+        if len(shape) != 2 or fortran or dtype.hasobject:
+            raise ValueError(f"{self.path}: not a C-ordered 2-D array of numbers ({dtype} {list(shape)})")
+        self.shape: tuple[int, int] = (int(shape[0]), int(shape[1]))
+        self.dtype = np.dtype(dtype)
+        self.row_bytes = self.shape[1] * self.dtype.itemsize
+        if size < self.offset + self.shape[0] * self.row_bytes:
+            raise ValueError(
+                f"{self.path}: {size} bytes, too short for the {list(self.shape)} array its header declares"
+            )
+        self._fd: int | None = os.open(self.path, os.O_RDONLY)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __enter__(self) -> RowFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __del__(self) -> None:
+        self.close()
+
+    def _fileno(self) -> int:
+        if self._fd is None:
+            raise ValueError(f"{self.path}: read after close")
+        return self._fd
+
+    def take(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Rows ``rows`` (in the order given, repeats allowed) as ``[len(rows), D]`` in the file's dtype."""
+        idx = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if len(idx) and (idx.min() < 0 or idx.max() >= self.shape[0]):
+            raise IndexError(f"{self.path}: row out of range [0, {self.shape[0]})")
+        out = np.empty((len(idx), self.shape[1]), dtype=self.dtype)
+        view = out.data.cast("B")
+        fd, rb, offset = self._fileno(), self.row_bytes, self.offset
+        for j, r in enumerate(idx.tolist()):
+            if os.preadv(fd, [view[j * rb : (j + 1) * rb]], offset + r * rb) != rb:
+                raise ValueError(f"{self.path}: shorter than its header says (row {r} is cut)")
+        return out
+
+    def blocks(self, block: int = 65536) -> Iterator[np.ndarray]:
+        """Every row, in order, in blocks of ``block`` rows (sequential reads)."""
+        n, dim = self.shape
+        fd = self._fileno()
+        for start in range(0, n, block):
+            count = min(block, n - start)
+            out = np.empty((count, dim), dtype=self.dtype)
+            view = out.data.cast("B")
+            done = 0
+            while done < len(view):
+                got = os.preadv(fd, [view[done:]], self.offset + start * self.row_bytes + done)
+                if got <= 0:
+                    raise ValueError(f"{self.path}: shorter than its header says")
+                done += got
+            yield out
 
 
 def read_meta(path: Path) -> dict[str, Any]:
@@ -346,21 +440,25 @@ def write_embeddings(
         raise EmbeddingsError(f"internal: {len(tracks)} track rows for {count} vectors")
     (path / META_FILE).unlink(missing_ok=True)  # the folder is no longer complete until the new meta lands
     tmp = path / f".{VECTORS_FILE}.tmp"
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(count, dim))
     h = hashlib.blake2b(digest_size=16)
     row = 0
-    for block in vector_blocks:
-        b = np.ascontiguousarray(block, dtype=np.float32)
-        if b.ndim != 2 or b.shape[1] != dim or row + len(b) > count:
-            raise EmbeddingsError(f"internal: vector block {list(b.shape)} does not fit [{count}, {dim}] at row {row}")
-        out[row : row + len(b)] = b
-        h.update(b.tobytes())
-        row += len(b)
-    if row != count:
-        raise EmbeddingsError(f"internal: {row} vectors written, {count} expected")
-    out.flush()
-    del out
-    with open(tmp, "rb+") as f:
+    # plain writes, not a memory map: the pages of a written map count as this process's resident
+    # memory until it is unmapped (5 GB for a million 1280-d vectors)
+    with open(tmp, "wb") as f:
+        f.write(npy_header(np.float32, (count, dim)))
+        for block in vector_blocks:
+            b = np.ascontiguousarray(block, dtype=np.float32)
+            if b.ndim != 2 or b.shape[1] != dim or row + len(b) > count:
+                raise EmbeddingsError(
+                    f"internal: vector block {list(b.shape)} does not fit [{count}, {dim}] at row {row}"
+                )
+            data = b.tobytes()
+            f.write(data)
+            h.update(data)
+            row += len(b)
+        if row != count:
+            raise EmbeddingsError(f"internal: {row} vectors written, {count} expected")
+        f.flush()
         os.fsync(f.fileno())
     tmp.replace(path / VECTORS_FILE)
     tracks_file = atomic_write_text(path / TRACKS_FILE, tracks.to_tsv())

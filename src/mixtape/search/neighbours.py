@@ -3,7 +3,8 @@ users of similarity search ask for (not the query's own artist or album, nothing
 optional mutual-proximity re-ranking; plus a name search to find a track to start from.
 
 One opened ``SimilarIndex`` is shared by every request of the web server: FAISS searches are
-read-only and safe to run from several threads at once.
+read-only and safe to run from several threads at once, and so are the positioned reads of an
+``ivfpq`` index's stored vectors, which re-score each PQ shortlist exactly.
 """
 
 from __future__ import annotations
@@ -17,14 +18,20 @@ import numpy as np
 
 from mixtape.fileio import get_logger
 
-from .embeddings import TRACKS_FILE, read_meta, read_track_meta
+from .embeddings import TRACKS_FILE, RowFile, read_track_meta
 from .index import (
     INDEX_FILE,
     INDEX_META,
+    RECALL_K,
+    RERANK_FILE,
     SearchIndexError,
+    best_of,
     changed_index_files,
+    changed_sources,
     read_faiss,
     read_index_meta,
+    rebuild_command,
+    rescore,
     set_search_param,
     unit_rows,
 )
@@ -33,6 +40,8 @@ from .rerank import MP_FILE, Moments, load_moments, mp_scores
 log = get_logger(__name__)
 
 RERANK_CANDIDATES = 100  # at least this many FAISS candidates are re-ranked by mutual proximity
+#: The FAISS class ``mixtape index`` writes for each kind (a header whose kind the file is not is refused).
+FAISS_CLASSES = {"flat": "IndexFlatIP", "ivf": "IndexIVFFlat", "ivfpq": "IndexIVFPQFastScan", "hnsw": "IndexHNSWFlat"}
 
 
 class TrackNotIndexedError(SearchIndexError, KeyError):
@@ -118,12 +127,22 @@ def _codes(values: list[str | None]) -> np.ndarray:
 class SimilarIndex:
     """An opened index folder: the FAISS index, the tracks it holds, and the optional MP moments."""
 
-    def __init__(self, path: Path, meta: dict[str, Any], index: Any, tracks: Any, moments: Moments | None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        meta: dict[str, Any],
+        index: Any,
+        tracks: Any,
+        moments: Moments | None,
+        store: RowFile | None = None,
+    ) -> None:
         self.path = path
         self.meta = meta
         self.index = index
         self.tracks = tracks
         self.moments = moments
+        self.store = store  # ivfpq: the stored unit vectors that re-score a PQ shortlist
+        self.rerank = int(meta.get("params", {}).get("rerank", 1))  # shortlist = rerank x the results fetched
         self.kind: str = meta["kind"]
         self._pos = {t: i for i, t in enumerate(tracks.track_ids)}
         self._artist = _codes(tracks.artists)
@@ -170,9 +189,20 @@ class SimilarIndex:
                         f"{path / INDEX_META}: {name}={value!r} does not fit the {meta['kind']} index in "
                         f"{INDEX_FILE} ({err}); rebuild the index"
                     ) from None
+        held = type(index).__name__
+        if held != FAISS_CLASSES.get(meta["kind"], held):
+            raise SearchIndexError(
+                f"{path / INDEX_META}: a {meta['kind']} index, but {INDEX_FILE} holds a FAISS {held}; rebuild the index"
+            )
         moments = load_moments(path / MP_FILE, index.ntotal) if meta.get("mutual_proximity") else None
+        store = _open_store(path, meta, index) if meta["kind"] == "ivfpq" else None
         _warn_if_stale(path, meta)
-        return cls(path, meta, index, tracks, moments)
+        return cls(path, meta, index, tracks, moments, store)
+
+    def close(self) -> None:
+        """Close the stored vectors' file (an ``ivfpq`` index; otherwise nothing is held open)."""
+        if self.store is not None:
+            self.store.close()
 
     # --- tracks ----------------------------------------------------------------------------------
 
@@ -216,7 +246,20 @@ class SimilarIndex:
 
     def vector(self, row: int) -> np.ndarray:
         """The track's unit vector as stored in the index."""
+        if self.store is not None:
+            return self.store.take([int(row)])[0].astype(np.float32)
         return np.asarray(self.index.reconstruct(int(row)), dtype=np.float32)
+
+    def _search(self, q: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
+        """FAISS's ``search`` of one unit query; for ``ivfpq`` its shortlist of ``rerank * fetch`` PQ
+        candidates (at least the ``rerank * 11`` the tuning measured) re-scored exactly with the stored
+        vectors, the ``fetch`` best kept."""
+        if self.store is None:
+            return self.index.search(q, fetch)
+        depth = self.rerank * max(fetch, RECALL_K + 1)
+        _, rows = self.index.search(q, min(len(self), depth))
+        s, r = best_of(rescore(self.store, q[0], rows[0]), rows[0], fetch)
+        return s[None], r[None]
 
     def find(self, query: str, limit: int = 50) -> tuple[int, list[int]]:
         """Tracks whose id, file name, artist or album contain every word of ``query`` (case-insensitive):
@@ -276,7 +319,7 @@ class SimilarIndex:
             fetch = max(fetch, 10 * k, RERANK_CANDIDATES)
         while True:
             fetch = min(fetch, n)
-            scores, rows = self.index.search(q, fetch)
+            scores, rows = self._search(q, fetch)
             s, r = scores[0], rows[0]
             valid = r >= 0
             s, r = s[valid], r[valid]
@@ -328,18 +371,34 @@ def _codes_of(values: list[str | None], codes: np.ndarray, value: str | None) ->
         return -1
 
 
-def _warn_if_stale(path: Path, meta: dict[str, Any]) -> None:
-    """Warn when the embeddings the index was built from have changed since (the index is out of date)."""
-    emb = Path(meta.get("embeddings", {}).get("path", ""))
-    if not emb.is_dir():
-        return
+def _open_store(path: Path, meta: dict[str, Any], index: Any) -> RowFile:
+    """The stored unit vectors of an ``ivfpq`` index, checked against it (float16, one row per track)."""
+    file = path / RERANK_FILE
     try:
-        current = read_meta(emb).get("vectors_checksum")
-    except Exception:  # an unreadable embeddings folder is the embeddings' problem, not the index's
-        return
-    if current != meta["embeddings"].get("checksum"):
+        store = RowFile(file)
+    except FileNotFoundError:
+        raise SearchIndexError(f"{file}: missing (the index folder is incomplete); rebuild the index") from None
+    except (OSError, ValueError) as err:
+        raise SearchIndexError(f"{file}: unreadable ({err}); rebuild the index") from None
+    if store.dtype != np.float16 or store.shape != (int(index.ntotal), int(index.d)):
+        store.close()
+        raise SearchIndexError(
+            f"{file}: {store.dtype} {list(store.shape)}, the index holds {index.ntotal} x {index.d} (float16): "
+            "rebuild the index"
+        )
+    if int(meta.get("params", {}).get("rerank", 0)) < 1:
+        store.close()
+        raise SearchIndexError(f"{path / INDEX_META}: an ivfpq index without its shortlist depth (rerank); rebuild it")
+    return store
+
+
+def _warn_if_stale(path: Path, meta: dict[str, Any]) -> None:
+    """Warn when embeddings the index was built or added from have changed since (it is out of date)."""
+    changed = changed_sources(meta)
+    if changed:
         log.warning(
-            "index %s is out of date: the embeddings in %s have changed since it was built; re-run `mixtape index`",
+            "index %s is out of date: the embeddings in %s have changed since it was built; re-run `%s`",
             path,
-            emb,
+            ", ".join(changed),
+            rebuild_command(path, meta),
         )
