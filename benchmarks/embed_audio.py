@@ -40,13 +40,22 @@ def peak_gib() -> float:
 
 
 def synthetic(seconds: float, seed: int, rate: int = 16000) -> np.ndarray:
-    """Noise shaped by a slow random envelope plus a few tones: audio-like levels, cheap to make."""
+    """Noise shaped by a slow random envelope plus a few tones: audio-like levels, cheap to make.
+    Made a minute at a time into one float32 array, so that making an hour peaks at the hour's
+    230 MB (plus a minute), not at the float64 temporaries of a whole-hour expression."""
     rng = np.random.default_rng(seed)
     n = int(seconds * rate)
-    t = np.arange(n, dtype=np.float32) / rate
-    tones = sum(np.sin(2 * np.pi * f * t, dtype=np.float32) for f in rng.uniform(80, 2000, size=3))
-    envelope = np.repeat(rng.uniform(0.05, 0.3, size=n // rate + 1), rate)[:n].astype(np.float32)
-    return (envelope * (0.3 * tones + rng.standard_normal(n).astype(np.float32))).astype(np.float32)
+    freqs = rng.uniform(80, 2000, size=3)
+    levels = rng.uniform(0.05, 0.3, size=n // rate + 1).astype(np.float32)
+    out = np.empty(n, dtype=np.float32)
+    block = 60 * rate
+    for start in range(0, n, block):
+        stop = min(n, start + block)
+        t = np.arange(start, stop, dtype=np.float64) / rate
+        tones = sum(np.sin(2 * np.pi * f * t) for f in freqs).astype(np.float32)
+        envelope = levels[np.arange(start, stop) // rate]
+        out[start:stop] = envelope * (0.3 * tones + rng.standard_normal(stop - start, dtype=np.float32))
+    return out
 
 
 def child(args: argparse.Namespace) -> dict[str, float]:

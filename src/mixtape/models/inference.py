@@ -95,10 +95,13 @@ def as_mono(audio: Any, name: str = "audio") -> torch.Tensor:
     x = x.to(torch.float32)
     if x.numel() == 0:
         raise AudioInputError(f"{name}: empty waveform (0 samples)")
-    bad = int((~torch.isfinite(x)).sum())
-    if bad:
+    # min and max in one pass without a temporary the size of the audio (an hour is 230 MB): NaN and
+    # infinities propagate into them, and the samples are counted only when there is something to report.
+    low, high = (float(v) for v in torch.aminmax(x))
+    if not (math.isfinite(low) and math.isfinite(high)):
+        bad = int((~torch.isfinite(x)).sum())
         raise AudioInputError(f"{name}: {bad} of {x.numel()} samples are NaN or infinite")
-    peak = float(x.abs().max())
+    peak = max(-low, high)
     if peak > MAX_PEAK:
         raise AudioInputError(
             f"{name}: peak amplitude {peak:.3g} is out of range (samples belong near [-1, 1]; above {MAX_PEAK:g} "
