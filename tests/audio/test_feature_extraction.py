@@ -385,3 +385,15 @@ def test_repeated_and_unusable_track_ids(tmp_path: Path) -> None:
     assert store.paths[0] == good[0].path  # the first record of a repeated id wins
     assert [r for _, _, r in report.failed] == ["track id is empty or contains a NUL character"]
     assert store.failures[0][0] == "bad\\0id"
+
+
+def test_worker_tasks_go_largest_file_first(tmp_path: Path) -> None:
+    """With results taken in order, a long track dispatched last idles the other workers: the pool
+    gets the largest files first, and a file it cannot stat (it fails in its worker) last."""
+    from mixtape.audio.extract import _longest_first
+
+    sizes = {"a": 10, "b": 3000, "c": 500}
+    for name, size in sizes.items():
+        (tmp_path / f"{name}.wav").write_bytes(b"x" * size)
+    tasks = [(name, str(tmp_path / f"{name}.wav")) for name in ("a", "gone", "b", "c")]
+    assert [t for t, _ in _longest_first(tasks)] == ["b", "c", "a", "gone"]

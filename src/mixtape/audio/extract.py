@@ -276,6 +276,8 @@ def extract_features(
         )
         job = _Job(settings, mel_in_worker)
         tasks = [(r.track_id, str(r.path)) for r in todo]
+        if workers > 1:
+            tasks = _longest_first(tasks)
         if workers == 0 or len(tasks) <= 1:
             results: Iterable[TrackResult | WorkerCrashed] = (process_track(tid, p, job) for tid, p in tasks)
         else:
@@ -300,6 +302,20 @@ def extract_features(
         out,
     )
     return report
+
+
+def _longest_first(tasks: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Tasks by file size, largest first: with results taken in order, a long track dispatched last
+    keeps one worker busy while the others idle (and one dispatched first keeps them from idling).
+    Sizes stand in for durations; an unreadable file sorts last and fails in its worker as before."""
+
+    def size(task: tuple[str, str]) -> int:
+        try:
+            return os.stat(task[1]).st_size
+        except OSError:
+            return -1
+
+    return sorted(tasks, key=size, reverse=True)
 
 
 def _plan(
