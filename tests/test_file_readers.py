@@ -273,6 +273,10 @@ def samples(tiny_world, tiny_store, folders: dict[str, Path]) -> dict[str, bytes
         ).encode(),
         "playlists.csv": ("playlist_id,track_id\n" + "".join(f"p{i // 4},{t}\n" for i, t in enumerate(ids))).encode(),
         "track_list.csv": ("track_id\n" + "".join(f"{t}\n" for t in ids)).encode(),
+        "tags_table.tsv": (
+            "track_id\tgenre\tmood\n"
+            + "".join(f"{t}\t{('rock', 'jazz')[i % 2]}\tcalm,sad\n" for i, t in enumerate(ids))
+        ).encode(),
         "mtg.tsv": _trim_lines(w.split_file("genre", "train"), 21),
         "mtt.csv": ("\n".join([mtt_header, *mtt_rows]) + "\n").encode(),
         "tags.csv": (
@@ -396,6 +400,11 @@ def _file_cases() -> dict[str, FileCase]:
             (q(matching.read_mapping),), "mapping.csv", lambda p: matching.read_mapping(p, _tiny_ids())
         ),
         "read_mpd_slice": FileCase((q(playlists.read_mpd_slice),), "mpd.json", playlists.read_mpd_slice),
+        "read_tags_table": FileCase(
+            (q(_import("mixtape.search.app").read_tags_table),),
+            "tags_table.tsv",
+            lambda p: _import("mixtape.search.app").read_tags_table(p, _tiny_ids()),
+        ),
         "read_m3u": FileCase((q(playlists.read_m3u),), "playlist.m3u", playlists.read_m3u),
         "read_playlists_jsonl": FileCase(
             (q(playlists.read_playlists_jsonl),), "playlists.jsonl", playlists.read_playlists_jsonl
@@ -758,7 +767,7 @@ def _touch_index(path: Path) -> object:
     index = SimilarIndex.open(path)
     rerank = "mp" if index.moments is not None else "none"
     results = [index.similar_to_track(t, k=3, rerank=rerank, exclude_same_artist=True) for t in index.tracks.track_ids]
-    return results, index.find("track 00"), index.info(0)
+    return results, index.find("track 00"), index.info(0), index.layout
 
 
 def _touch_tagger(path: Path) -> object:
@@ -807,7 +816,9 @@ FOLDER_CASES: dict[str, FolderCase] = {
         ("mixtape.models.bundle.EncoderBundle.load",), "export", _touch_bundle, examples=30
     ),
     "Embeddings.open": FolderCase(("mixtape.search.embeddings.Embeddings.open",), "embeddings", _touch_embeddings),
-    "SimilarIndex.open": FolderCase(("mixtape.search.neighbours.SimilarIndex.open",), "index", _touch_index),
+    "SimilarIndex.open": FolderCase(
+        ("mixtape.search.neighbours.SimilarIndex.open", "mixtape.search.layout.read_layout"), "index", _touch_index
+    ),
     "SimilarIndex.open[ivfpq, added]": FolderCase(
         ("mixtape.search.neighbours.SimilarIndex.open",), "index-ivfpq", _touch_index
     ),

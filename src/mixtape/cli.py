@@ -772,6 +772,13 @@ def _add_index(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also store what query-time mutual-proximity re-ranking needs (search --rerank mp)",
     )
+    p.add_argument(
+        "--layout",
+        default="auto",
+        choices=["auto", "umap", "pca", "none"],
+        help="the 2-D map of the collection the listening page draws (layout.npy): auto = UMAP where umap-learn is "
+        "installed (pip install 'mixtape[map]'), else PCA; none: no map (default auto)",
+    )
     p.add_argument("--force", action="store_true", help="rebuild even if the index is up to date")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_index)
@@ -790,6 +797,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
         "target_recall": args.target_recall,
         "recall_queries": args.recall_queries,
         "mutual_proximity": args.mutual_proximity,
+        "layout": args.layout,
         "seed": args.seed,
     }
     settings = config_from_dict(IndexSettings, values, "the command line")
@@ -874,6 +882,14 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--tagger", type=Path, default=None, help="tagging model folder (mixtape tagger) to show predicted tags"
     )
+    p.add_argument(
+        "--tags",
+        type=Path,
+        default=None,
+        metavar="TABLE.tsv",
+        help="tags to show, filter by and colour the map with: a TSV whose header is track_id then tag columns "
+        "(every other cell a tag; one tag a row works too), or an MTG-Jamendo autotagging TSV",
+    )
     p.add_argument("--max-upload-mb", type=float, default=50.0, help="largest accepted upload (default 50 MB)")
     p.set_defaults(func=_cmd_serve)
 
@@ -886,6 +902,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         "max_upload_mb": args.max_upload_mb,
         "encoder": str(args.checkpoint) if args.checkpoint else None,
         "tagger": str(args.tagger) if args.tagger else None,
+        "tags_table": str(args.tags) if args.tags else None,
     }
     serve(args.index, host=args.host, port=args.port, config=config_from_dict(ServeConfig, values, "the command line"))
     return 0

@@ -103,7 +103,7 @@ def test_approximate_index_reaches_the_recall_it_reports(
 ) -> None:
     vectors = _clustered(3000, 32, 60)
     emb = _fake_embeddings(tmp_path / "emb", vectors)
-    report = build_index(emb.path, tmp_path / kind, IndexSettings(kind=kind, recall_queries=100))
+    report = build_index(emb.path, tmp_path / kind, IndexSettings(kind=kind, recall_queries=100, layout="pca"))
     assert report.kind == kind and report.recall10 >= 0.95
     assert "recall@10" in report.summary()
     index = SimilarIndex.open(tmp_path / kind)
@@ -126,8 +126,8 @@ def test_approximate_index_reaches_the_recall_it_reports(
 
 def test_auto_kind_follows_the_size(tmp_path: Path) -> None:
     emb = _fake_embeddings(tmp_path / "emb", _clustered(800, 16, 20))
-    assert build_index(emb.path, tmp_path / "a", IndexSettings(exact_max=1000)).kind == "flat"
-    big = build_index(emb.path, tmp_path / "b", IndexSettings(exact_max=500, recall_queries=50))
+    assert build_index(emb.path, tmp_path / "a", IndexSettings(exact_max=1000, layout="pca")).kind == "flat"
+    big = build_index(emb.path, tmp_path / "b", IndexSettings(exact_max=500, recall_queries=50, layout="pca"))
     assert big.kind == "ivf" and big.params["nlist"] == ivf_nlist(800)
     assert ivf_nlist(1_000_000) == 1024 and ivf_nlist(100) == 2 and ivf_nlist(10) == 1
 

@@ -17,7 +17,7 @@ from mixtape.search.index import changed_index_files, read_index_meta
 
 def test_index_json_records_every_file(tiny_index) -> None:
     meta = read_index_meta(tiny_index.path)
-    assert sorted(meta["files"]) == ["index.faiss", "mutual_proximity.npz", "tracks.tsv"]
+    assert sorted(meta["files"]) == ["index.faiss", "layout.npy", "mutual_proximity.npz", "tracks.tsv"]
     assert all(file_checksum(tiny_index.path / name) == want for name, want in meta["files"].items())
     assert changed_index_files(tiny_index.path, meta) == []
 
@@ -33,6 +33,15 @@ def test_changed_mutual_proximity_moments_are_refused(tiny_index, tmp_path: Path
         SearchIndexError,
         match=r"mutual_proximity\.npz: changed since the index was built .*rebuild the index with `mixtape index`",
     ):
+        SimilarIndex.open(index)
+
+
+def test_a_changed_layout_is_refused(tiny_index, tmp_path: Path) -> None:
+    index = Path(shutil.copytree(tiny_index.path, tmp_path / "index"))
+    layout = np.load(index / "layout.npy")
+    np.save(index / "layout.npy", layout[::-1].copy())
+    assert [f.name for f, _ in changed_index_files(index, read_index_meta(index))] == ["layout.npy"]
+    with pytest.raises(SearchIndexError, match=r"layout\.npy: changed since the index was built"):
         SimilarIndex.open(index)
 
 

@@ -93,7 +93,7 @@ def pq_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, Embed
 
 def test_ivfpq_reaches_the_recall_it_reports_and_returns_cosines(pq_data, tmp_path: Path) -> None:
     vectors, base, _ = pq_data
-    report = build_index(base.path, tmp_path / "pq", IndexSettings(kind="ivfpq", recall_queries=100))
+    report = build_index(base.path, tmp_path / "pq", IndexSettings(kind="ivfpq", recall_queries=100, layout="pca"))
     assert report.kind == "ivfpq" and report.recall10 >= 0.95
     assert {"nlist", "m", "nbits", "nprobe", "rerank"} <= set(report.params)
     assert report.params["m"] == pq_subquantizers(32) == 8 and report.params["nbits"] == 4
@@ -118,18 +118,18 @@ def test_ivfpq_reaches_the_recall_it_reports_and_returns_cosines(pq_data, tmp_pa
 
 
 def test_auto_picks_ivfpq_when_the_vectors_outgrow_ivf_max_gib(tmp_path: Path) -> None:
-    cfg = IndexSettings(exact_max=100)
+    cfg = IndexSettings(exact_max=100, layout="pca")
     assert choose_kind(100, 1280, cfg) == "flat"
     assert choose_kind(400_000, 1280, cfg) == "ivf"  # 1.9 GiB of float32
     assert choose_kind(500_000, 1280, cfg) == "ivfpq"  # 2.4 GiB
     assert choose_kind(1_000_000, 512, cfg) == "ivf" and choose_kind(1_100_000, 512, cfg) == "ivfpq"
     assert choose_kind(500_000, 1280, IndexSettings(kind="ivf")) == "ivf"
     emb = _embeddings(tmp_path / "emb", _clustered(800, 16, 20))
-    small = IndexSettings(exact_max=500, ivf_max_gib=800 * 16 * 4 / 2**30 / 2, recall_queries=50)
+    small = IndexSettings(exact_max=500, ivf_max_gib=800 * 16 * 4 / 2**30 / 2, recall_queries=50, layout="pca")
     assert build_index(emb.path, tmp_path / "i", small).kind == "ivfpq"
     assert pq_subquantizers(1280) == 320 and pq_subquantizers(30) == 6 and pq_subquantizers(7) == 1
     with pytest.raises(SearchIndexError, match="do not divide"):
-        build_index(emb.path, tmp_path / "j", IndexSettings(kind="ivfpq", pq_m=3))
+        build_index(emb.path, tmp_path / "j", IndexSettings(kind="ivfpq", pq_m=3, layout="pca"))
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +212,7 @@ def test_a_changed_or_cut_store_or_another_kind_is_refused(tiny_pq: SimilarIndex
 
 def test_add_to_a_flat_index_equals_the_rebuilt_index(pq_data, tmp_path: Path) -> None:
     vectors, base, new = pq_data
-    cfg = IndexSettings(kind="flat", mutual_proximity=True)
+    cfg = IndexSettings(kind="flat", mutual_proximity=True, layout="pca")
     report = build_index(base.path, tmp_path / "added", cfg, add=[new.path])
     assert report.n == 3000 and report.added == [(str(new.path.resolve()), 600)]
     assert "added 600 tracks from" in report.summary()
@@ -251,7 +251,7 @@ def test_add_to_a_flat_index_equals_the_rebuilt_index(pq_data, tmp_path: Path) -
 @pytest.mark.parametrize("kind", ["ivfpq", "ivf", "hnsw"])
 def test_add_to_an_approximate_index_keeps_the_recall_target(kind: str, pq_data, tmp_path: Path) -> None:
     vectors, base, new = pq_data
-    cfg = IndexSettings(kind=kind, recall_queries=100)
+    cfg = IndexSettings(kind=kind, recall_queries=100, layout="pca")
     build_index(base.path, tmp_path / "pq", cfg)
     report = add_to_index(tmp_path / "pq", new.path)
     assert report.kind == kind and report.n == 3000 and report.recall10 >= 0.95 and not report.up_to_date
@@ -269,7 +269,7 @@ def test_add_to_an_approximate_index_keeps_the_recall_target(kind: str, pq_data,
 
 def test_what_cannot_be_added_is_refused(pq_data, tmp_path: Path) -> None:
     vectors, base, new = pq_data
-    build_index(base.path, tmp_path / "idx", IndexSettings(kind="flat"))
+    build_index(base.path, tmp_path / "idx", IndexSettings(kind="flat", layout="pca"))
     before = (tmp_path / "idx" / "index.json").read_bytes()
     wide = _embeddings(tmp_path / "wide", _clustered(10, 16, 2), start=5000)
     with pytest.raises(SearchIndexError, match="16-dim vectors, the index .* 32-dim"):
@@ -289,7 +289,7 @@ def test_an_interrupted_add_is_finished_by_the_same_command(
     pq_data, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     vectors, base, new = pq_data
-    cfg = IndexSettings(kind="flat")
+    cfg = IndexSettings(kind="flat", layout="pca")
     build_index(base.path, tmp_path / "idx", cfg)
     import mixtape.search.index as index_module
 
@@ -312,14 +312,14 @@ def test_a_rebuild_keeps_only_the_sources_given_and_staleness_names_the_added_so
 ) -> None:
     vectors, base, _ = pq_data
     new = _embeddings(tmp_path / "new", vectors[2400:], start=2400)
-    build_index(base.path, tmp_path / "idx", IndexSettings(kind="flat"), add=[new.path])
+    build_index(base.path, tmp_path / "idx", IndexSettings(kind="flat", layout="pca"), add=[new.path])
     _embeddings(tmp_path / "new", vectors[2400:] * 2 + 1, start=2400)  # the added embeddings change afterwards
     with caplog.at_level("WARNING"):
         SimilarIndex.open(tmp_path / "idx")
     assert "out of date" in caplog.text and str(new.path) in caplog.text and "--add" in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING"):
-        rebuilt = build_index(base.path, tmp_path / "idx", IndexSettings(kind="flat"), force=True)
+        rebuilt = build_index(base.path, tmp_path / "idx", IndexSettings(kind="flat", layout="pca"), force=True)
     assert rebuilt.n == 2400 and "no longer holds the tracks added before" in caplog.text
     assert "added" not in read_index_meta(tmp_path / "idx")
 
@@ -328,10 +328,20 @@ def test_cli_index_add_and_doctor(pq_data, tmp_path: Path, capsys: pytest.Captur
     vectors, base, _ = pq_data
     emb = Path(shutil.copytree(base.path, tmp_path / "emb"))
     new = _embeddings(tmp_path / "new", vectors[2400:2500], start=2400)
-    assert main(["index", str(emb), "--kind", "ivfpq", "--recall-queries", "50", "--add", str(new.path)]) == 0
+    assert (
+        main(
+            ["index", str(emb), "--kind", "ivfpq", "--recall-queries", "50", "--layout", "pca", "--add", str(new.path)]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "ivfpq (nlist=" in out and "added 100 tracks from" in out and "now 2500 tracks" in out
-    assert main(["index", str(emb), "--kind", "ivfpq", "--recall-queries", "50", "--add", str(new.path)]) == 0
+    assert (
+        main(
+            ["index", str(emb), "--kind", "ivfpq", "--recall-queries", "50", "--layout", "pca", "--add", str(new.path)]
+        )
+        == 0
+    )
     assert "up to date" in capsys.readouterr().out
     assert main(["search", "--index", str(emb / "index"), "--track", "t02450", "-k", "3", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)["neighbours"]) == 3

@@ -29,7 +29,7 @@ def _mpd(folder: Path) -> list[dict]:
 
 def test_tracks_table_points_at_real_22khz_wavs(tiny_world: World) -> None:
     rows = _rows(tiny_world.tracks)
-    assert rows[0] == ["track_id", "path", "artist_id", "album_id", "duration"]
+    assert rows[0] == ["track_id", "path", "artist_id", "album_id", "duration", "title", "artist_name"]
     assert len(rows) - 1 == SIZES["tiny"].n_tracks
     table = read_tracks(tiny_world.tracks)
     assert table.skipped == [] and len(table) == SIZES["tiny"].n_tracks
@@ -178,3 +178,12 @@ def test_load_reopens_a_world_and_refuses_other_folders(tiny_world: World, tmp_p
     assert World.load(tiny_world.root) == tiny_world
     with pytest.raises(WorldError, match="not a complete mixtape world"):
         World.load(tmp_path)
+
+
+def test_tracks_table_names_titles_and_artists_as_world_json_does(tiny_world: World) -> None:
+    latent = tiny_world.latent()
+    artist_name = {a["artist_id"]: a["name"] for a in latent["artists"]}
+    title = {t["track_id"]: t["name"] for t in latent["tracks"]}
+    records = read_tracks(tiny_world.tracks).records
+    assert all(r.title and r.artist_name for r in records)
+    assert all(r.title == title[r.track_id] and r.artist_name == artist_name[r.artist_id or ""] for r in records)

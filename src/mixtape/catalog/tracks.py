@@ -1,4 +1,5 @@
-"""The tracks table: which audio files make up a collection, with optional artist/album/duration.
+"""The tracks table: which audio files make up a collection, with optional artist/album/duration and
+the names a person reads (``title``, ``artist_name``).
 
 Read from CSV/TSV with a header naming at least ``track_id`` and ``path`` (case-insensitive, so
 MTG-Jamendo's ``TRACK_ID ... PATH`` TSVs load as they are distributed).
@@ -15,7 +16,7 @@ from mixtape.errors import MixtapeError
 from mixtape.fileio import read_text_file
 
 REQUIRED = ("track_id", "path")
-OPTIONAL = ("artist_id", "album_id", "duration")
+OPTIONAL = ("artist_id", "album_id", "duration", "title", "artist_name")
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class TrackRecord:
     artist_id: str | None = None
     album_id: str | None = None
     duration: float | None = None
+    title: str | None = None  # the track's title as a person reads it (the search page shows it)
+    artist_name: str | None = None  # its artist's name (artist_id is what the pairs and filters compare)
 
 
 @dataclass
@@ -111,6 +114,14 @@ def read_tracks(path: str | Path, audio_root: str | Path | None = None) -> Track
         seen.add(tid)
         p = Path(rel)
         records.append(
-            TrackRecord(tid, p if p.is_absolute() else root / p, get(row, "artist_id"), get(row, "album_id"), duration)
+            TrackRecord(
+                tid,
+                p if p.is_absolute() else root / p,
+                get(row, "artist_id"),
+                get(row, "album_id"),
+                duration,
+                get(row, "title"),
+                get(row, "artist_name"),
+            )
         )
     return TrackTable(records, skipped)

@@ -26,6 +26,7 @@ import torch
 
 from mixtape.audio.files import scan_audio_folder
 from mixtape.audio.store import store_fingerprint
+from mixtape.audio.tags import TagReadError, read_tags
 from mixtape.catalog.tracks import TrackTable, read_tracks
 from mixtape.errors import MixtapeError
 from mixtape.fileio import ARRAY_FILE_ERRORS, atomic_open, folder_lock, get_logger, progress
@@ -46,6 +47,10 @@ PARTS_DIR = ".parts"
 FEATURES_DIR = "features"
 #: Tracks per saved chunk: what an interruption can lose at most.
 CHUNK_TRACKS = 1024
+#: Recorded in ``embeddings.json``: its ``tracks.tsv`` holds the names a person reads (titles, artist
+#: names from the table or the files' tags). A folder written before is rewritten by the next run
+#: (its vectors reused) so that its names are read.
+NAMES_VERSION = 1
 
 
 def collection_table(audio: str | Path, audio_root: str | Path | None = None) -> TrackTable:
@@ -322,6 +327,7 @@ def _embeddings_meta(
         },
         "store": {"path": str(Path(store_path).resolve()), "fingerprint": store_fingerprint(store)},
         "shard": list(shard),
+        "names": NAMES_VERSION,
     }
 
 
@@ -329,7 +335,13 @@ def _is_up_to_date(
     prev: Embeddings | None, meta: dict[str, Any], ids: list[str], table: TrackTable | None, force: bool
 ) -> bool:
     """Whether the previous run embedded this very store shard, with the same tracks and table metadata."""
-    if prev is None or force or prev.meta.get("store") != meta["store"] or prev.meta.get("shard") != meta["shard"]:
+    if (
+        prev is None
+        or force
+        or prev.meta.get("store") != meta["store"]
+        or prev.meta.get("shard") != meta["shard"]
+        or prev.meta.get("names") != meta["names"]  # written before names were: write them (vectors are reused)
+    ):
         return False
     prev_failed = {f[0] for f in prev.failures}
     return prev.tracks.track_ids == [t for t in ids if t not in prev_failed] and _same_tables(prev, table)
@@ -408,7 +420,8 @@ def _assemble_folder(out: Path, plan: _EmbedPlan, parts: _PartStore, done: _Comp
     """Write the embeddings folder (vectors, tracks, failures, header last) and drop the saved chunks;
     returns the number of vectors written."""
     good = np.flatnonzero(~done.failed)
-    track_meta = _track_meta(plan.store, plan.rows[good], plan.table)
+    reuse = plan.prev if plan.prev is not None and plan.prev.meta.get("names") == NAMES_VERSION else None
+    track_meta = _track_meta(plan.store, plan.rows[good], plan.table, reuse, plan.cached[good])
     blocks = _assemble(parts, plan.cached, done.failed, plan.prev)
     first = next(blocks, None)
     if first is None:
@@ -483,13 +496,19 @@ def embed_collection(
 
 
 def _same_tables(prev: Embeddings, table: TrackTable | None) -> bool:
-    """Whether the artist/album metadata the previous run recorded is what the table says now."""
+    """Whether the artist/album metadata (and the names, where the table gives them) the previous run
+    recorded is what the table says now."""
     if table is None:
         return True
     by_id = {r.track_id: r for r in table.records}
-    for tid, artist, album in zip(prev.tracks.track_ids, prev.tracks.artists, prev.tracks.albums, strict=True):
+    t = prev.tracks
+    for tid, artist, album, title, name in zip(t.track_ids, t.artists, t.albums, t.titles, t.artist_names, strict=True):
         r = by_id.get(tid)
-        if r is not None and (r.artist_id != artist or r.album_id != album):
+        if r is None:
+            continue
+        if r.artist_id != artist or r.album_id != album:
+            return False
+        if (r.title or r.artist_name) and (r.title != title or r.artist_name != name):
             return False
     return True
 
@@ -535,18 +554,65 @@ def _assemble(
             yield out[keep]
 
 
-def _track_meta(store: Any, rows: np.ndarray, table: TrackTable | None) -> TrackMeta:
+def _track_meta(
+    store: Any,
+    rows: np.ndarray,
+    table: TrackTable | None,
+    prev: Embeddings | None = None,
+    cached: np.ndarray | None = None,
+) -> TrackMeta:
+    """The metadata of the store's ``rows``: artist and album from the table; the names a person reads
+    from the table's ``title``/``artist_name`` columns, else (a track the table names neither way) from
+    the audio file's own tags (:func:`track_names`), except for a track whose vector is reused
+    (``cached`` row of ``prev`` >= 0, its audio unchanged), which keeps the names ``prev`` read."""
     by_id = {r.track_id: r for r in table.records} if table is not None else {}
     ids = [store.track_ids[i] for i in rows.tolist()]
     recs = [by_id.get(t) for t in ids]
+    paths = [str(store.paths[i]) for i in rows.tolist()]
+    titles: list[str | None] = []
+    artist_names: list[str | None] = []
+    from_tags = 0
+    started = time.perf_counter()
+    for j, (r, path) in enumerate(zip(recs, paths, strict=True)):
+        if r is not None and (r.title or r.artist_name):
+            title, name = r.title, r.artist_name
+        elif prev is not None and cached is not None and cached[j] >= 0:
+            title, name = prev.tracks.titles[int(cached[j])], prev.tracks.artist_names[int(cached[j])]
+        else:
+            title, name = track_names(path)
+            from_tags += 1
+        titles.append(title)
+        artist_names.append(name)
+    if from_tags:
+        log.info(
+            "embed: read the title and artist tags of %d audio file(s) in %.1f s (%d named)",
+            from_tags,
+            time.perf_counter() - started,
+            sum(1 for t, a in zip(titles, artist_names, strict=True) if t or a),
+        )
     return TrackMeta(
         ids,
         [r.artist_id if r else None for r in recs],
         [r.album_id if r else None for r in recs],
-        [str(store.paths[i]) for i in rows.tolist()],
+        paths,
         np.asarray(store.durations, dtype=np.float64)[rows] if len(rows) else np.zeros(0),
         [store.checksums[i] for i in rows.tolist()],
+        titles,
+        artist_names,
     )
+
+
+def track_names(path: str | Path) -> tuple[str | None, str | None]:
+    """The title and artist name an audio file's own tags give (``None`` for each it lacks); a file
+    whose tags cannot be read (missing, damaged, not audio) gives none, and the run goes on."""
+    if not path:
+        return None, None
+    try:
+        tags = read_tags(path)
+    except TagReadError as err:
+        log.debug("no names for %s: %s", path, err.reason)
+        return None, None
+    return tags.get("title") or None, tags.get("artist") or None
 
 
 # --- merging shards ------------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 Layout (all in one folder, ``embeddings.json`` written last so its presence means complete):
 
 - ``vectors.npy``     float32 ``[N, D]`` track embeddings (mean over non-overlapping patches), memory-mappable;
-- ``tracks.tsv``      ``track_id, artist_id, album_id, path, duration, checksum`` (row i describes
-  vector i; empty cells where unknown; ``checksum`` is the audio file's blake2b when it was embedded,
-  so a re-run reuses the vectors of unchanged files);
+- ``tracks.tsv``      ``track_id, artist_id, album_id, path, duration, checksum[, title, artist_name]``
+  (row i describes vector i; empty cells where unknown; ``checksum`` is the audio file's blake2b when it
+  was embedded, so a re-run reuses the vectors of unchanged files; ``title`` and ``artist_name``, the
+  names a person reads, are written when any track has one, and a file without them reads as unknown);
 - ``failures.tsv``    ``track_id, path, reason`` of every track that has no vector;
 - ``embeddings.json`` format, count, dim, the encoder's fingerprint and source, the feature store's
   fingerprint, the shard, a checksum of ``vectors.npy``'s array bytes (checked by ``mixtape doctor``:
@@ -74,6 +75,9 @@ VECTORS_FILE = "vectors.npy"
 TRACKS_FILE = "tracks.tsv"
 FAILURES_FILE = "failures.tsv"
 TRACK_COLUMNS = ("track_id", "artist_id", "album_id", "path", "duration", "checksum")
+#: Optional columns of ``tracks.tsv`` after ``TRACK_COLUMNS``: the names a person reads (written only
+#: when some track has one, so folders of tracks without names keep the header they always had).
+NAME_COLUMNS = ("title", "artist_name")
 
 
 class EmbeddingsError(MixtapeError):
@@ -82,7 +86,10 @@ class EmbeddingsError(MixtapeError):
 
 @dataclass
 class TrackMeta:
-    """Per-track metadata as columns (row i = vector i); ``None`` where a value is unknown."""
+    """Per-track metadata as columns (row i = vector i); ``None`` where a value is unknown.
+
+    ``titles`` and ``artist_names`` are the names a person reads (a track's title, its artist's name);
+    left empty, they are unknown (``None``) for every track."""
 
     track_ids: list[str]
     artists: list[str | None]
@@ -90,6 +97,19 @@ class TrackMeta:
     paths: list[str]
     durations: np.ndarray  # float64 seconds, NaN when unknown
     checksums: list[str]  # blake2b of the audio file when it was embedded ("" when unknown)
+    titles: list[str | None] = field(default_factory=list)
+    artist_names: list[str | None] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        n = len(self.track_ids)
+        if not self.titles and n:
+            self.titles = [None] * n
+        if not self.artist_names and n:
+            self.artist_names = [None] * n
+        if len(self.titles) != n or len(self.artist_names) != n:
+            raise ValueError(
+                f"TrackMeta: {len(self.titles)} titles and {len(self.artist_names)} artist names for {n} tracks"
+            )
 
     def __len__(self) -> int:
         return len(self.track_ids)
@@ -97,6 +117,11 @@ class TrackMeta:
     @classmethod
     def empty(cls) -> TrackMeta:
         return cls([], [], [], [], np.zeros(0), [])
+
+    @property
+    def has_names(self) -> bool:
+        """Whether any track has a title or an artist name."""
+        return any(self.titles) or any(self.artist_names)
 
     def take(self, rows: Sequence[int] | np.ndarray) -> TrackMeta:
         idx = np.asarray(rows, dtype=np.int64)
@@ -108,6 +133,8 @@ class TrackMeta:
             [self.paths[i] for i in pick],
             self.durations[idx] if len(idx) else np.zeros(0),
             [self.checksums[i] for i in pick],
+            [self.titles[i] for i in pick],
+            [self.artist_names[i] for i in pick],
         )
 
     def concat(self, other: TrackMeta) -> TrackMeta:
@@ -118,18 +145,38 @@ class TrackMeta:
             self.paths + other.paths,
             np.concatenate([self.durations, other.durations]),
             self.checksums + other.checksums,
+            self.titles + other.titles,
+            self.artist_names + other.artist_names,
         )
 
     def to_tsv(self) -> str:
+        """``tracks.tsv``: ``TRACK_COLUMNS``, then ``NAME_COLUMNS`` when any track has a name."""
         buf = io.StringIO()
         w = csv.writer(buf, delimiter="\t", lineterminator="\n")
-        w.writerow(TRACK_COLUMNS)
+        names = self.has_names
+        w.writerow(TRACK_COLUMNS + NAME_COLUMNS if names else TRACK_COLUMNS)
         rows = zip(
-            self.track_ids, self.artists, self.albums, self.paths, self.durations.tolist(), self.checksums, strict=True
+            self.track_ids,
+            self.artists,
+            self.albums,
+            self.paths,
+            self.durations.tolist(),
+            self.checksums,
+            self.titles,
+            self.artist_names,
+            strict=True,
         )
-        for tid, artist, album, path, dur, checksum in rows:
-            w.writerow([tid, artist or "", album or "", path, "" if dur != dur else f"{dur:.3f}", checksum])
+        for tid, artist, album, path, dur, checksum, title, artist_name in rows:
+            row = [tid, artist or "", album or "", path, "" if dur != dur else f"{dur:.3f}", checksum]
+            if names:
+                row += [_one_line(title), _one_line(artist_name)]
+            w.writerow(row)
         return buf.getvalue()
+
+
+def _one_line(name: str | None) -> str:
+    """A name as one tab-separated cell: tabs and line breaks become spaces (a tag may hold either)."""
+    return " ".join((name or "").replace("\t", " ").split()) if name else ""
 
 
 def read_track_meta(path: Path) -> TrackMeta:
@@ -143,20 +190,21 @@ def read_track_meta(path: Path) -> TrackMeta:
             f"{path}: not UTF-8 text ({err}); the embeddings/index folder is damaged, re-run the command that wrote it"
         ) from None
     rows = _tsv_rows(path, text)
-    if not rows or tuple(rows[0]) != TRACK_COLUMNS:
+    if not rows or tuple(rows[0]) not in (TRACK_COLUMNS, TRACK_COLUMNS + NAME_COLUMNS):
         raise EmbeddingsError(
-            f"{path}: expected the header {list(TRACK_COLUMNS)}, got {rows[0] if rows else 'an empty file'}"
+            f"{path}: expected the header {list(TRACK_COLUMNS)} (optionally followed by {list(NAME_COLUMNS)}), "
+            f"got {rows[0] if rows else 'an empty file'}"
         )
     return _track_columns(path, rows[0], rows[1:])
 
 
 def _track_columns(path: Path, header: Sequence[str], body: list[list[str]]) -> TrackMeta:
     """Track metadata from tab-separated rows under ``header`` (``track_id`` and any other of
-    ``TRACK_COLUMNS``, in any order; a column that is absent is unknown for every track)."""
+    ``TRACK_COLUMNS`` and ``NAME_COLUMNS``, in any order; a column that is absent is unknown for every track)."""
     for lineno, row in enumerate(body, start=2):
         if len(row) != len(header):
             raise EmbeddingsError(f"{path}:{lineno}: expected {len(header)} tab-separated fields, got {len(row)}")
-    where = {name: header.index(name) for name in TRACK_COLUMNS if name in header}
+    where = {name: header.index(name) for name in TRACK_COLUMNS + NAME_COLUMNS if name in header}
 
     def column(name: str) -> list[str]:
         i = where.get(name)
@@ -173,6 +221,8 @@ def _track_columns(path: Path, header: Sequence[str], body: list[list[str]]) -> 
         column("path"),
         durations,
         column("checksum"),
+        [t or None for t in column("title")],
+        [a or None for a in column("artist_name")],
     )
 
 
@@ -673,15 +723,17 @@ def _outside_array(path: Path) -> np.ndarray:
 
 
 def _outside_tracks(path: Path) -> TrackMeta:
-    """``tracks.tsv`` of an outside model: a header naming ``track_id`` (and any other of ``TRACK_COLUMNS``),
+    """``tracks.tsv`` of an outside model: a header naming ``track_id`` (and any other of ``TRACK_COLUMNS``
+    and ``NAME_COLUMNS``),
     then one tab-separated row per vector; blank lines are ignored."""
     text = read_text_file(path, "tracks file", EmbeddingsError)
     rows = [row for row in _tsv_rows(path, text) if row]
     header = [h.strip() for h in rows[0]] if rows else []
     if "track_id" not in header:
+        optional = ", ".join(c for c in TRACK_COLUMNS[1:] + NAME_COLUMNS if c != "checksum")
         raise EmbeddingsError(
             f"{path}: the first line must be a tab-separated header naming a track_id column (optional: "
-            f"{', '.join(c for c in TRACK_COLUMNS[1:] if c != 'checksum')}), got {rows[0] if rows else 'an empty file'}"
+            f"{optional}), got {rows[0] if rows else 'an empty file'}"
         )
     return _track_columns(path, header, rows[1:])
 

@@ -42,8 +42,9 @@ equally distant tracks never count as misses.
 Index folder: ``index.faiss`` (the FAISS index, holding the normalised vectors), ``tracks.tsv``
 (row i = FAISS id i: track id, artist, album, audio path), ``index.json`` (kind, parameters, recall,
 build time, the checksum of the embeddings it indexes, the encoder's fingerprint, and the checksum
-of every file of the folder under ``files``), and ``mutual_proximity.npz`` when built with
-``mutual_proximity=True``. ``index.json`` is written last; opening the index verifies the files.
+of every file of the folder under ``files``), ``layout.npy`` (the 2-D map of the collection the page
+draws, see :mod:`mixtape.search.layout`; none with ``layout="none"``), and ``mutual_proximity.npz`` when
+built with ``mutual_proximity=True``. ``index.json`` is written last; opening the index verifies the files.
 
 Vectors of an outside model (an ``.npz``, or a folder of ``vectors.npy`` and ``tracks.tsv`` without
 ``embeddings.json``) are checked and written as an embeddings folder into ``OUT/embeddings`` first; the
@@ -52,7 +53,7 @@ index records no encoder fingerprint then, so it is searched by track, not by au
 Adding (``build_index(..., add=[NEW])``, ``mixtape index EMB --add NEW``): the tracks of another
 embeddings folder (or outside vectors of the same model) join the index without retraining: their
 vectors are added to the FAISS index (and to ``vectors_f16.npy``), their rows to ``tracks.tsv``, the
-mutual-proximity moments are recomputed, the search parameter is tuned again on the grown index, and
+mutual-proximity moments and the map are recomputed, the search parameter is tuned again on the grown index, and
 ``index.json`` lists the source under ``added`` (path, checksum, tracks). A source already listed is
 not added twice, so the command is idempotent; ``index.json`` is removed first, so an interrupted add
 leaves an incomplete index that the same command rebuilds. A rebuild (``--force``, or changed
@@ -62,6 +63,7 @@ embeddings) indexes ``EMB`` and the sources given again with ``add``, no others.
 from __future__ import annotations
 
 import hashlib
+import io
 import itertools
 import logging
 import math
@@ -96,6 +98,7 @@ from .embeddings import (
     read_track_vectors,
     vectors_checksum,
 )
+from .layout import LAYOUT_FILE, LayoutError, LayoutMethod, layout_of, resolve_method
 from .rerank import MP_FILE, compute_moments, save_moments
 
 log = get_logger(__name__)
@@ -171,6 +174,9 @@ class IndexSettings(StrictConfig):
     target_recall: float = Field(0.95, gt=0.0, le=1.0)
     recall_queries: int = Field(200, gt=0)
     mutual_proximity: bool = False
+    #: the 2-D map of the collection (``layout.npy``; see mixtape.search.layout): auto = UMAP where
+    #: umap-learn is installed, else PCA; none = no map
+    layout: LayoutMethod = "auto"
     seed: int = 0
 
 
@@ -366,6 +372,7 @@ class IndexReport:
     added: list[tuple[str, int]] = field(default_factory=list)  # (source, tracks) added by this run
     added_before: list[tuple[str, int]] = field(default_factory=list)  # (source, tracks) the index already held
     rebuilt: bool = False  # the index was built (not only added to) by this run
+    layout: dict[str, Any] | None = None  # the map written: {"method": "umap" | "pca", "seconds": ...}
 
     def summary(self) -> str:
         held = ""
@@ -407,6 +414,11 @@ class IndexReport:
             )
         if self.mutual_proximity:
             lines.append(f"  mutual proximity moments saved ({MP_FILE}): re-rank with --rerank mp")
+        if self.layout:
+            lines.append(
+                f"  map of the collection ({LAYOUT_FILE}): {self.layout.get('method')}, "
+                f"{float(self.layout.get('seconds', 0.0)):.1f} s"
+            )
         return "\n".join(lines)
 
 
@@ -508,6 +520,7 @@ def _existing_report(out: Path, emb: Embeddings, cfg: IndexSettings) -> IndexRep
         old.get("embeddings", {}).get("checksum") != emb.checksum
         or recorded != cfg.model_dump(mode="json")
         or old.get("kind") != choose_kind(len(emb), emb.dim, cfg)
+        or (cfg.layout != "none" and LAYOUT_FILE not in (old.get("files") or {}))
     ):
         return None
     return _report_of(out, old, up_to_date=True)
@@ -527,6 +540,7 @@ def _report_of(out: Path, meta: dict[str, Any], up_to_date: bool = False) -> Ind
         bool(meta.get("mutual_proximity")),
         up_to_date,
         added_before=[(str(a["path"]), int(a["n"])) for a in meta.get("added", [])],
+        layout=meta.get("layout") if isinstance(meta.get("layout"), dict) else None,
     )
 
 
@@ -755,16 +769,50 @@ def _tune_search(index: Any, kind: str, vectors: _Vectors, cfg: IndexSettings, s
     return _Tuned({**structure, name: chosen}, recall, recall_queries, tuning)
 
 
+def _check_layout(cfg: IndexSettings) -> None:
+    """Refuse a map method this machine cannot compute (``umap`` without umap-learn) before anything is
+    written."""
+    try:
+        resolve_method(cfg.layout)
+    except LayoutError as err:
+        raise SearchIndexError(str(err)) from None
+
+
+def _write_layout(out: Path, vectors: _Vectors, cfg: IndexSettings) -> tuple[str, dict[str, Any]] | None:
+    """Compute and write ``layout.npy`` (the 2-D map) unless ``cfg.layout`` is ``none`` (then remove it):
+    its checksum and what the header records of it (method, seconds)."""
+    if cfg.layout == "none":
+        (out / LAYOUT_FILE).unlink(missing_ok=True)
+        return None
+    started = time.perf_counter()
+    try:
+        layout, method = layout_of(vectors.n, vectors.dim, vectors.rows, vectors.blocks, cfg.layout, cfg.seed)
+    except LayoutError as err:
+        raise SearchIndexError(str(err)) from None
+    digest = hashlib.blake2b(digest_size=16)  # mixtape.fileio.file_checksum's, without reading the file back
+    with atomic_open(out / LAYOUT_FILE, "wb") as f:
+        buf = io.BytesIO()
+        np.save(buf, layout, allow_pickle=False)
+        data = buf.getvalue()
+        f.write(data)
+        digest.update(data)
+    seconds = time.perf_counter() - started
+    log.info("index: map of %d tracks by %s in %.1f s (%s)", vectors.n, method, seconds, LAYOUT_FILE)
+    return digest.hexdigest(), {"method": method, "seconds": round(seconds, 3)}
+
+
 def _write_index_files(
     out: Path, index: Any, tracks: TrackMeta, vectors: _Vectors, cfg: IndexSettings, files: dict[str, str]
-) -> dict[str, str]:
+) -> tuple[dict[str, str], dict[str, Any] | None]:
     """Write every file of the folder but its header (and the ``ivfpq`` store, already written, whose
     checksum is in ``files``); the header is removed first (the folder reads as incomplete until the new
-    header lands). Returns the checksums of every file for the header."""
+    header lands). Returns the checksums of every file for the header, and what the header records of
+    the map (None without one)."""
     import faiss
 
     out.mkdir(parents=True, exist_ok=True)
     (out / INDEX_META).unlink(missing_ok=True)  # incomplete until the new metadata lands
+    layout = _write_layout(out, vectors, cfg)
     if cfg.mutual_proximity:
         save_moments(out / MP_FILE, compute_moments(vectors.blocks, vectors.n, vectors.dim))
     else:
@@ -785,11 +833,19 @@ def _write_index_files(
     files = {INDEX_FILE: index_hash.hexdigest(), TRACKS_FILE: file_checksum(tracks_file), **files}
     if cfg.mutual_proximity:
         files[MP_FILE] = file_checksum(out / MP_FILE)
-    return files
+    if layout is not None:
+        files[LAYOUT_FILE] = layout[0]
+    return files, layout[1] if layout is not None else None
 
 
 def _index_header(
-    kind: str, emb: Embeddings, cfg: IndexSettings, tuned: _Tuned, build_seconds: float, files: dict[str, str]
+    kind: str,
+    emb: Embeddings,
+    cfg: IndexSettings,
+    tuned: _Tuned,
+    build_seconds: float,
+    files: dict[str, str],
+    layout: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """``index.json``: what was built from what, so a re-run can tell it is up to date and opening can
     verify the files."""
@@ -812,6 +868,8 @@ def _index_header(
         "faiss": faiss.__version__,
         "files": files,
     }
+    if layout is not None:
+        header["layout"] = layout
     if kind == "ivfpq":
         header["rerank_tuning"] = tuned.rerank_tuning
     return header
@@ -841,9 +899,9 @@ def _build(emb: Embeddings, out: Path, kind: str, cfg: IndexSettings, started: f
     finally:
         if store is not None:
             store.close()
-    files = _write_index_files(out, index, emb.tracks, _embeddings_vectors(emb), cfg, files)
+    files, layout = _write_index_files(out, index, emb.tracks, _embeddings_vectors(emb), cfg, files)
     build_seconds = time.perf_counter() - started
-    INDEX_FOLDER.write_header(out, _index_header(kind, emb, cfg, tuned, build_seconds, files))
+    INDEX_FOLDER.write_header(out, _index_header(kind, emb, cfg, tuned, build_seconds, files, layout))
     return IndexReport(
         out,
         kind,
@@ -857,6 +915,7 @@ def _build(emb: Embeddings, out: Path, kind: str, cfg: IndexSettings, started: f
         cfg.mutual_proximity,
         rerank_tuning=tuned.rerank_tuning,
         rebuilt=True,
+        layout=layout,
     )
 
 
@@ -886,6 +945,7 @@ def build_index(
     kind = choose_kind(n, dim, cfg)
     report = None if force else _existing_report(out, emb, cfg)
     if report is None:
+        _check_layout(cfg)
         dropped = _added_sources(out)
         report = _build(emb, out, kind, cfg, started)
         log.info("index: %s", report.summary().replace("\n", ";"))
@@ -983,6 +1043,7 @@ def add_to_index(index_folder: str | Path, source: str | Path) -> IndexReport:
     kind = str(meta["kind"])
     held = read_track_meta(out / TRACKS_FILE)
     _check_addable(out, meta, held, source, new)
+    _check_layout(cfg)
     index = read_faiss(out / INDEX_FILE)
     files: dict[str, str] = {}
     m = len(new)
@@ -1008,7 +1069,7 @@ def add_to_index(index_folder: str | Path, source: str | Path) -> IndexReport:
     try:
         vectors = _held_vectors(index, store)
         tuned = _tune_search(index, kind, vectors, cfg, store)
-        files = _write_index_files(out, index, tracks, vectors, cfg, files)
+        files, layout = _write_index_files(out, index, tracks, vectors, cfg, files)
     finally:
         if store is not None:
             store.close()
@@ -1026,6 +1087,9 @@ def add_to_index(index_folder: str | Path, source: str | Path) -> IndexReport:
         "added": [*meta.get("added", []), entry],
         "files": files,
     }
+    header.pop("layout", None)
+    if layout is not None:
+        header["layout"] = layout
     if kind == "ivfpq":
         header["rerank_tuning"] = tuned.rerank_tuning
     INDEX_FOLDER.write_header(out, header)

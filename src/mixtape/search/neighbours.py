@@ -35,6 +35,7 @@ from .index import (
     set_search_param,
     unit_rows,
 )
+from .layout import LAYOUT_FILE, LayoutError, read_layout
 from .rerank import MP_FILE, Moments, load_moments, mp_scores
 
 log = get_logger(__name__)
@@ -62,6 +63,8 @@ class TrackInfo:
     album_id: str | None
     path: str
     duration: float | None
+    title: str | None = None  # the track's title, as a person reads it (tracks table, world.json or tags)
+    artist_name: str | None = None  # its artist's name (artist_id is the id the filters compare)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -150,10 +153,20 @@ class SimilarIndex:
         self._names = [Path(p).stem for p in tracks.paths]
         # utf-8 bytes (not numpy's 4-byte unicode): a million tracks' names stay tens of MB
         haystack = [
-            f"{t} {n} {a or ''} {b or ''}".lower().encode("utf-8")
-            for t, n, a, b in zip(tracks.track_ids, self._names, tracks.artists, tracks.albums, strict=True)
+            f"{t} {n} {a or ''} {b or ''} {title or ''} {name or ''}".lower().encode("utf-8")
+            for t, n, a, b, title, name in zip(
+                tracks.track_ids,
+                self._names,
+                tracks.artists,
+                tracks.albums,
+                tracks.titles,
+                tracks.artist_names,
+                strict=True,
+            )
         ]
         self._haystack = np.array(haystack, dtype=bytes)
+        self._layout: np.ndarray | None = None
+        self._layout_read = False
 
     @classmethod
     def open(cls, path: str | Path, *, verified: bool = False) -> SimilarIndex:
@@ -238,7 +251,27 @@ class SimilarIndex:
             t.albums[row],
             t.paths[row],
             None if d != d else d,
+            t.titles[row],
+            t.artist_names[row],
         )
+
+    @property
+    def layout(self) -> np.ndarray | None:
+        """The 2-D map of the collection (float32 ``[N, 2]`` in [0, 1], row i = ``info(i)``, see
+        :mod:`mixtape.search.layout`), or None when the index was built without one (read once; its
+        checksum was verified when the index was opened)."""
+        if not self._layout_read:
+            try:
+                layout = read_layout(self.path)
+            except LayoutError as err:
+                raise SearchIndexError(str(err)) from None
+            if layout is not None and len(layout) != len(self):
+                raise SearchIndexError(
+                    f"{self.path / LAYOUT_FILE}: {len(layout)} points for the index's {len(self)} tracks; rebuild "
+                    "the index with `mixtape index`"
+                )
+            self._layout, self._layout_read = layout, True
+        return self._layout
 
     def audio_path(self, track_id: str) -> Path:
         """Where a track's audio is: looked up by id in the index, never built from a request."""
@@ -262,7 +295,8 @@ class SimilarIndex:
         return s[None], r[None]
 
     def find(self, query: str, limit: int = 50) -> tuple[int, list[int]]:
-        """Tracks whose id, file name, artist or album contain every word of ``query`` (case-insensitive):
+        """Tracks whose id, file name, artist or album id, title or artist name contain every word of ``query``
+        (case-insensitive):
         (number of matches, the first ``limit`` rows in collection order). An empty query lists the collection."""
         words = query.lower().split()
         if not words:

@@ -27,6 +27,7 @@ from mixtape.world.sizes import SIZES
 from mixtape.world.tags import FAMILIES, SPLITS, assign_splits
 from mixtape.world.triplets import make_triplets
 from mixtape.world.writers import (
+    TRACKS_HEADER,
     WORLD_FOLDER,
     world_document,
     write_mpd_slices,
@@ -50,7 +51,7 @@ class World:
     """Paths of a generated world; every later stage reads these files as it would a user's data."""
 
     root: Path
-    tracks: Path  # tracks.csv (track_id,path,artist_id,album_id,duration; paths relative to root)
+    tracks: Path  # tracks.csv (track_id,path,artist_id,album_id,duration,title,artist_name; paths relative to root)
     tags: Path  # tags/autotagging.tsv (MTG-Jamendo style, all tracks)
     splits: Path  # splits/autotagging_{family}-{split}.tsv
     playlists: Path  # playlists/mpd.slice.*.json (training playlists)
@@ -183,7 +184,18 @@ def _tables_complete(world: World) -> bool:
     except WorldError:
         return False
     splits = all(world.split_file(f, s).is_file() for f in FAMILIES for s in SPLITS)
+    if not _tracks_header_current(world.tracks):
+        return False  # written before tracks.csv named titles and artists: the tables are written again
     return splits and any(world.playlists.glob("mpd.slice.*.json")) and any(world.heldout.glob("mpd.slice.*.json"))
+
+
+def _tracks_header_current(path: Path) -> bool:
+    """Whether ``tracks.csv`` has today's header (``TRACKS_HEADER``)."""
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            return next(csv.reader(f), []) == list(TRACKS_HEADER)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
 
 
 def _claim(root: Path, size: str, seed: int) -> None:

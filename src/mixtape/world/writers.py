@@ -37,8 +37,13 @@ def _csv_text(header: list[str] | tuple[str, ...], rows: list[list[Any]], delimi
     return buf.getvalue()
 
 
+#: tracks.csv's header: the table every stage reads, with the names a person reads last.
+TRACKS_HEADER = ("track_id", "path", "artist_id", "album_id", "duration", "title", "artist_name")
+
+
 def write_tracks_csv(path: Path, cat: Catalogue) -> Path:
-    """tracks.csv: track_id,path,artist_id,album_id,duration with paths relative to the world root."""
+    """tracks.csv: track_id,path,artist_id,album_id,duration,title,artist_name with paths relative to the
+    world root (title and artist_name: the names world.json gives the track and its artist)."""
     t = cat.tracks
     rows = [
         [
@@ -47,10 +52,12 @@ def write_tracks_csv(path: Path, cat: Catalogue) -> Path:
             cat.artist_id(int(t.artist[i])),
             cat.album_id(int(t.album[i])),
             f"{t.duration[i]:.1f}",
+            t.name[i],
+            cat.artists.name[int(t.artist[i])],
         ]
         for i in range(len(t))
     ]
-    return atomic_write_text(path, _csv_text(["track_id", "path", "artist_id", "album_id", "duration"], rows))
+    return atomic_write_text(path, _csv_text(TRACKS_HEADER, rows))
 
 
 def _mtg_text(cat: Catalogue, tracks: np.ndarray, tags: list[list[str]]) -> str:
