@@ -1,5 +1,5 @@
-"""Pair strategies at Million Playlist Dataset scale: build `playlist`, `cooc-topk` and `track2vec`
-on a generated MPD-shaped catalogue and report times and peak memory.
+"""Pair strategies at Million Playlist Dataset scale: build `playlist`, `cooc-topk`, `track2vec` and
+`pmi-svd` on a generated MPD-shaped catalogue and report times (wall and process CPU) and peak memory.
 
     .venv/bin/python benchmarks/pairs.py --playlists 1000000 --tracks 2260000
 
@@ -9,7 +9,10 @@ is in 0.07% of its entries), and playlists themed: 70% of each playlist's entrie
 one of ``tracks/1000`` communities (each with its own popularity skew), the rest from everywhere.
 Artists are runs of about 8 tracks within a community. The last line is machine-readable:
 
-    RESULT playlists=... tracks=... cooc_topk_s=X peak_gib=Y playlist_s=Z track2vec_s=W
+    RESULT playlists=... tracks=... cooc_topk_s=X peak_gib=Y playlist_s=Z track2vec_s=W pmi_svd_s=V ...
+
+(``*_cpu_s``: the process's CPU seconds, user + system, over all threads; on a shared machine the
+wall times are inflated by the other load, the CPU times much less.)
 """
 
 from __future__ import annotations
@@ -33,6 +36,12 @@ from mixtape.pairs import build_positives
 def peak_gib() -> float:
     """Peak resident memory of this process so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process so far, user + system, summed over its threads."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def generate(n_playlists: int, n_tracks: int, seed: int = 0, chunk: int = 50_000) -> Catalog:
@@ -83,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--track2vec-epochs", type=int, default=5)
+    ap.add_argument("--track2vec-pair-budget", type=float, default=None, help="default: the strategy's own")
     ap.add_argument("--skip-track2vec", action="store_true", help="report track2vec_s=nan")
+    ap.add_argument("--skip-pmi-svd", action="store_true", help="report pmi_svd_s=nan")
+    ap.add_argument("--skip-cooc", action="store_true", help="report cooc_topk_s=nan (and playlist_s)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
@@ -99,28 +111,37 @@ def main(argv: list[str] | None = None) -> int:
         f"{peak_gib():.2f} GiB",
         flush=True,
     )
-    times = {}
+    t2v = {"k": args.k, "workers": args.workers, "epochs": args.track2vec_epochs}
+    if args.track2vec_pair_budget is not None:
+        t2v["pair_budget"] = args.track2vec_pair_budget
+    skip = {"playlist": args.skip_cooc, "cooc_topk": args.skip_cooc, "track2vec": args.skip_track2vec}
+    skip["pmi_svd"] = args.skip_pmi_svd
+    times: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     for name, strategy, params in (
         ("playlist", "playlist", {}),
         ("cooc_topk", "cooc-topk", {"k": args.k, "workers": args.workers}),
-        ("track2vec", "track2vec", {"k": args.k, "workers": args.workers, "epochs": args.track2vec_epochs}),
+        ("track2vec", "track2vec", t2v),
+        ("pmi_svd", "pmi-svd", {"k": args.k, "workers": args.workers}),
     ):
-        if name == "track2vec" and args.skip_track2vec:
-            times[name] = float("nan")
+        if skip[name]:
+            times[name] = cpu[name] = float("nan")
             continue
-        t = time.perf_counter()
+        t, c = time.perf_counter(), cpu_seconds()
         pos = build_positives(catalog, strategy, **params)
-        times[name] = time.perf_counter() - t
+        times[name], cpu[name] = time.perf_counter() - t, cpu_seconds() - c
         share = pos.stats.get("same_artist_share")
         print(
-            f"{strategy}: {times[name]:.1f}s, {len(pos.anchors):,} anchors, same-artist share {share}, peak "
-            f"so far {peak_gib():.2f} GiB",
+            f"{strategy}: {times[name]:.1f}s wall, {cpu[name]:.1f}s CPU, {len(pos.anchors):,} anchors, same-artist "
+            f"share {share}, peak so far {peak_gib():.2f} GiB",
             flush=True,
         )
         del pos
     print(
         f"RESULT playlists={args.playlists} tracks={args.tracks} cooc_topk_s={times['cooc_topk']:.1f} "
-        f"peak_gib={peak_gib():.2f} playlist_s={times['playlist']:.1f} track2vec_s={times['track2vec']:.1f}"
+        f"peak_gib={peak_gib():.2f} playlist_s={times['playlist']:.1f} track2vec_s={times['track2vec']:.1f} "
+        f"pmi_svd_s={times['pmi_svd']:.1f} cooc_topk_cpu_s={cpu['cooc_topk']:.1f} "
+        f"track2vec_cpu_s={cpu['track2vec']:.1f} pmi_svd_cpu_s={cpu['pmi_svd']:.1f}"
     )
     return 0
 

@@ -30,6 +30,10 @@ ALLOWED = {
     "training/module.py:cut_torn_line": (
         "cuts the torn last line off that append-only trace, in place, before the next append"
     ),
+    "pairs/track2vec.py:write_corpus": (
+        "a scratch corpus for gensim in a private TemporaryDirectory, rewritten each epoch and deleted after "
+        "training; a killed run leaves nothing a later run reads"
+    ),
     "search/app.py:_save_multipart": (
         "an uploaded query written to a private TemporaryDirectory (receive_upload's), read once and deleted"
     ),

@@ -1,5 +1,5 @@
 """Pair strategies: where each anchor track's positive comes from (self, artist, album, playlist,
-cooc-topk, track2vec, theme, mix), their typed parameters, their statistics, and the batch sampler
+cooc-topk, track2vec, pmi-svd, theme, mix), their typed parameters, their statistics, and the batch sampler
 that keeps batches free of repeated tracks.
 
 Names are imported on first use, so that ``mixtape.pairs.params`` (what the command line needs for
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the same names, eagerly, for type checkers
     from mixtape.pairs.cooc import NORMS, cooc_topk
     from mixtape.pairs.params import PARAMS, StrategyParams, parse_mix, resolve_params
+    from mixtape.pairs.pmisvd import train_pmi_svd
     from mixtape.pairs.positives import Positives, read_metadata
     from mixtape.pairs.run import PairsRun, run_pairs
     from mixtape.pairs.sampler import PairBatchSampler, conflicting_pairs
@@ -46,6 +47,7 @@ _WHERE = {
     "strategy_params": "mixtape.pairs.strategies",
     "nearest_neighbours": "mixtape.pairs.track2vec",
     "train_track2vec": "mixtape.pairs.track2vec",
+    "train_pmi_svd": "mixtape.pairs.pmisvd",
     "PARAMS": "mixtape.pairs.params",
     "StrategyParams": "mixtape.pairs.params",
     "parse_mix": "mixtape.pairs.params",
@@ -73,6 +75,7 @@ __all__ = [
     "resolve_params",
     "run_pairs",
     "strategy_params",
+    "train_pmi_svd",
     "train_track2vec",
 ]
 

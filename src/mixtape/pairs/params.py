@@ -45,7 +45,11 @@ class Track2VecParams(StrategyParams):
     )
     negative: int = Field(5, ge=0, description="negative samples per skip-gram pair")
     sample: float = Field(1e-3, ge=0.0, description="down-sampling threshold of very frequent tracks")
-    pair_budget: float = Field(2e9, gt=0, description="skip-gram training pairs per epoch the window is sized to")
+    pair_budget: float = Field(
+        2e8,
+        gt=0,
+        description="skip-gram training pairs over all epochs: the window, then the epochs, are cut to fit it",
+    )
     use_context: bool = Field(
         True, description="use playlist names and positions as extra context when the playlists carry them"
     )
@@ -53,6 +57,24 @@ class Track2VecParams(StrategyParams):
     nprobe: int = Field(16, ge=1, description="IVF lists searched above exact_limit")
     seed: int = Field(0, description="training seed (the same positives for a seed with workers 1)")
     workers: int = Field(2, ge=1, description="threads (with more than one, gensim's order of updates varies)")
+
+
+class PmiSvdParams(StrategyParams):
+    k: int = Field(10, ge=1, description="positives per anchor: the K best-scored tracks (most co-occurring; nearest)")
+    dim: int = Field(64, ge=1, description="track vector size (singular vectors kept)")
+    candidates: int = Field(
+        20,
+        ge=1,
+        description="co-occurring partners kept per track (the most co-occurring), weighted by PMI before the SVD",
+    )
+    shift: float = Field(
+        1.0, ge=1.0, description="PMI shift: entries below log(shift) are dropped (skip-gram's negative count)"
+    )
+    min_count: int = Field(1, ge=1, description="ignore pairs seen together in fewer playlists")
+    exact_limit: int = Field(50_000, ge=1, description="exact nearest neighbours up to this many tracks, IVF above")
+    nprobe: int = Field(16, ge=1, description="IVF lists searched above exact_limit")
+    seed: int = Field(0, description="seed of the randomised SVD (the same positives for a seed)")
+    workers: int = Field(2, ge=1, description="threads (the positives do not depend on it)")
 
 
 class ThemeParams(StrategyParams):
@@ -81,6 +103,7 @@ PARAMS: dict[str, type[StrategyParams]] = {
     "playlist": StrategyParams,
     "cooc-topk": CoocParams,
     "track2vec": Track2VecParams,
+    "pmi-svd": PmiSvdParams,
     "theme": ThemeParams,
     "mix": MixParams,
 }
@@ -92,6 +115,7 @@ SUMMARIES: dict[str, str] = {
     "playlist": "a random playlist holding the anchor, then a random other track of it",
     "cooc-topk": "one of its K most co-occurring tracks",
     "track2vec": "one of its K nearest neighbours in skip-gram embeddings learned over playlists",
+    "pmi-svd": "one of its K nearest neighbours in a truncated SVD of the tracks' positive PMI matrix",
     "theme": "oracle, generated worlds only: a track sharing its latent genre and a mood",
     "mix": "a weighted mixture of the strategies above",
 }

@@ -8,6 +8,8 @@
 | playlist    | a random playlist holding the anchor, then a random other track of it     |
 | cooc-topk   | a random one of the K tracks co-occurring most with it (count/PMI/Jaccard) |
 | track2vec   | a random one of its K nearest neighbours in skip-gram track embeddings    |
+| pmi-svd     | a random one of its K nearest neighbours in a truncated SVD of the tracks' |
+|             | positive PMI matrix (the matrix skip-gram factorises implicitly)          |
 | theme       | oracle, on a generated world only: a track sharing the anchor's latent     |
 |             | genre and one of its moods (read from the world's ``world.json``)         |
 | mix         | a weighted mixture of the above                                           |
@@ -38,12 +40,14 @@ from mixtape.pairs.params import (
     SUMMARIES,
     CoocParams,
     MixParams,
+    PmiSvdParams,
     StrategyParams,
     ThemeParams,
     Track2VecParams,
     params_model,
     resolve_params,
 )
+from mixtape.pairs.pmisvd import train_pmi_svd
 from mixtape.pairs.positives import Positives
 from mixtape.pairs.track2vec import nearest_neighbours, train_track2vec
 from mixtape.world.truth import LatentDataError, read_latent
@@ -315,12 +319,43 @@ def _build_cooc(catalog: Catalog, params: CoocParams) -> Positives:
     return pos
 
 
+def _vector_positives(
+    catalog: Catalog,
+    strategy: str,
+    tracks: np.ndarray,
+    vectors: np.ndarray,
+    k: int,
+    workers: int,
+    exact_limit: int,
+    nprobe: int,
+    seed: int,
+    what: str,
+) -> Positives:
+    """Positives = each track's K nearest others by cosine of ``vectors`` (rows of ``tracks``)."""
+    n = len(catalog)
+    ids, sims = nearest_neighbours(
+        vectors, k, workers=workers, exact_limit=exact_limit, nprobe=nprobe, seed=seed, desc=f"{strategy} neighbours"
+    )
+    valid = ids >= 0
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    counts = np.zeros(n, dtype=np.int64)
+    counts[tracks] = valid.sum(axis=1)
+    np.cumsum(counts, out=indptr[1:])
+    neighbours = sp.csr_matrix((sims[valid], tracks[ids[valid]].astype(np.int32), indptr), shape=(n, n))
+    anchors = np.flatnonzero(counts > 0)
+    pos = Positives(strategy, catalog.track_ids, anchors, (neighbours,))
+    reasons = _playlist_reasons(catalog, pos.covered, _training_incidence(catalog), "no other track with a vector")
+    search = "exact" if len(tracks) <= exact_limit else f"IVF, nprobe {nprobe}"
+    pos.stats = compute_stats(
+        pos, catalog, reasons, counts[anchors], f"top-{k} nearest tracks by cosine of {what} ({search})"
+    )
+    return pos
+
+
 @_registered("track2vec")
 def _build_track2vec(catalog: Catalog, params: Track2VecParams) -> Positives:
     """Positive = one of the anchor's K nearest trainable tracks in skip-gram embeddings of playlists."""
     p = params
-    k, workers, seed = p.k, p.workers, p.seed
-    n = len(catalog)
     playlists = sp.csr_matrix(catalog.playlists.multiply(catalog.trainable[None, :]), dtype=np.int32)
     playlists.eliminate_zeros()
     context = catalog.context if p.use_context and catalog.context.shape[1] else None
@@ -333,22 +368,31 @@ def _build_track2vec(catalog: Catalog, params: Track2VecParams) -> Positives:
         negative=p.negative,
         sample=p.sample,
         pair_budget=p.pair_budget,
-        seed=seed,
-        workers=workers,
+        seed=p.seed,
+        workers=p.workers,
     )
-    ids, sims = nearest_neighbours(vectors, k, workers=workers, exact_limit=p.exact_limit, nprobe=p.nprobe, seed=seed)
-    valid = ids >= 0
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    counts = np.zeros(n, dtype=np.int64)
-    counts[tracks] = valid.sum(axis=1)
-    np.cumsum(counts, out=indptr[1:])
-    neighbours = sp.csr_matrix((sims[valid], tracks[ids[valid]].astype(np.int32), indptr), shape=(n, n))
-    anchors = np.flatnonzero(counts > 0)
-    pos = Positives("track2vec", catalog.track_ids, anchors, (neighbours,))
-    reasons = _playlist_reasons(catalog, pos.covered, _training_incidence(catalog), "no other track with a vector")
-    search = "exact" if len(tracks) <= p.exact_limit else f"IVF, nprobe {p.nprobe}"
-    pos.stats = compute_stats(
-        pos, catalog, reasons, counts[anchors], f"top-{k} nearest tracks by cosine of skip-gram vectors ({search})"
+    pos = _vector_positives(
+        catalog, "track2vec", tracks, vectors, p.k, p.workers, p.exact_limit, p.nprobe, p.seed, "skip-gram vectors"
+    )
+    pos.stats["training"] = info
+    return pos
+
+
+@_registered("pmi-svd")
+def _build_pmi_svd(catalog: Catalog, params: PmiSvdParams) -> Positives:
+    """Positive = one of the anchor's K nearest trainable tracks in a truncated SVD of co-occurrence PMI."""
+    p = params
+    tracks, vectors, info = train_pmi_svd(
+        _training_incidence(catalog),
+        dim=p.dim,
+        candidates=p.candidates,
+        shift=p.shift,
+        min_count=p.min_count,
+        seed=p.seed,
+        workers=p.workers,
+    )
+    pos = _vector_positives(
+        catalog, "pmi-svd", tracks, vectors, p.k, p.workers, p.exact_limit, p.nprobe, p.seed, "PMI-SVD vectors"
     )
     pos.stats["training"] = info
     return pos
