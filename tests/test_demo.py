@@ -90,3 +90,20 @@ def test_demo_on_the_tiny_world_writes_the_whole_report(tiny_world, tmp_path: Pa
 def test_demo_with_a_missing_config_says_where_it_looked(tmp_path: Path) -> None:
     with pytest.raises(MixtapeError, match="demo config not found: .*nope.yaml"):
         run_demo(tmp_path / "d", size="tiny", config=tmp_path / "nope.yaml")
+
+
+def test_the_listening_page_is_built_on_the_best_real_strategy_not_the_oracle(tmp_path: Path) -> None:
+    """`theme` learns from the world's hidden truth: a ceiling for the study, not a model a user could
+    train, so the demo's search index uses the best of the others even when the oracle scores higher."""
+    from mixtape.demo import _best_checkpoint
+
+    rows = ["strategy,backbone,seed,task,metric,value"]
+    for strategy, score in (("theme", 0.30), ("track2vec", 0.22), ("artist", 0.20)):
+        rows += [f"{strategy},small,{seed},similarity,ndcg@10,{score + seed / 1000}" for seed in (0, 1)]
+    (tmp_path / "results.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    checkpoints = {
+        (s, "small", seed): tmp_path / f"{s}{seed}.ckpt" for s in ("theme", "track2vec", "artist") for seed in (0, 1)
+    }
+    assert _best_checkpoint(checkpoints, tmp_path / "results.csv")[0] == ("track2vec", "small", 0)
+    only_oracle = {k: v for k, v in checkpoints.items() if k[0] == "theme"}
+    assert _best_checkpoint(only_oracle, tmp_path / "results.csv")[0] == ("theme", "small", 0)
