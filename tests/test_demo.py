@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mixtape.catalog import read_tracks
-from mixtape.demo import DEFAULT_CONFIG, REPORT_FILE, run_demo
+from mixtape.demo import DEFAULT_CONFIG, REPORT_FILE, WORLD_TAGS, run_demo
 from mixtape.errors import MixtapeError
 from mixtape.search import SimilarIndex
 
@@ -81,7 +81,8 @@ def test_demo_on_the_tiny_world_writes_the_whole_report(tiny_world, tmp_path: Pa
     printed = report.console()
     assert str(out / REPORT_FILE) in printed and "| total |" in printed and "Best per task" in printed
     # the demo ends with the command that opens the listening page on an index of the whole world
-    assert f"mixtape serve --index {out / 'search' / 'index'}" in printed
+    assert f"mixtape serve --index {out / 'search' / 'index'} --tags {out / WORLD_TAGS}" in printed
+    assert (out / WORLD_TAGS).is_file()  # the page gets the world's tags: chips, tag filters, map colours
     index = SimilarIndex.open(out / "search" / "index")
     first = read_tracks(tiny_world.tracks).records[0].track_id
     assert len(index.similar_to_track(first, k=5).neighbours) == 5

@@ -27,7 +27,9 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 REPORT_FILE = "report.md"
-SERVE_COMMAND = ".venv/bin/mixtape serve --index {index}"
+#: The world's tags table, relative to the demo folder (``data.world.path`` is ``OUT/world``).
+WORLD_TAGS = Path("world") / "tags" / "autotagging.tsv"
+SERVE_COMMAND = ".venv/bin/mixtape serve --index {index} --tags {tags}"  # the world's tags: chips, filters, map colours
 #: The demo's grid; the repository's configs/ folder (an editable install, as `make demo` makes).
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
 
@@ -118,7 +120,7 @@ class DemoReport:
     def console(self) -> str:
         """What the command prints: the table and verdict, time per stage, where the report is."""
         table = self.result.table if self.result is not None else ""
-        serve = SERVE_COMMAND.format(index=self.out / "search" / "index")
+        serve = SERVE_COMMAND.format(index=self.out / "search" / "index", tags=self.out / WORLD_TAGS)
         return "\n".join(
             [
                 table,
@@ -197,7 +199,7 @@ def _search_index(out: Path, checkpoints: dict[tuple[str, str, int], Path], resu
             f"encoder: {label} · {backbone} · seed {seed} (best held-out playlist nDCG@10), {ckpt}",
             embedded.summary(),
             indexed.summary(),
-            f"open the listening page: {SERVE_COMMAND.format(index=out / 'search' / 'index')}",
+            f"open the listening page: {SERVE_COMMAND.format(index=out / 'search' / 'index', tags=out / WORLD_TAGS)}",
         ]
     )
 
