@@ -8,6 +8,12 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+def one_line(text: object) -> str:
+    """Text as one line of single spaces (tabs, line breaks and runs of spaces collapsed), "" for None or
+    empty: a name written into a tab-separated cell or a playlist line cannot break its row."""
+    return " ".join(str(text).split()) if text else ""
+
+
 def quoted(item: object) -> str:
     """``repr`` of the item's text: ``'t1'`` for a track id, whether a ``str`` or a numpy string."""
     return repr(str(item))

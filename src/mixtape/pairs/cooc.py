@@ -56,6 +56,12 @@ def _segments(starts: np.ndarray, lengths: np.ndarray, width: int = 0) -> tuple[
     return entry, flat
 
 
+def pmi(counts: np.ndarray, anchor_n: np.ndarray, other_n: np.ndarray, n_playlists: int) -> np.ndarray:
+    """Pointwise mutual information of co-occurrence, log(c_ab·P / (n_a·n_b)), in float64 (c_ab: playlists
+    holding both tracks, n_a, n_b: playlists holding each, P: playlists)."""
+    return np.log(np.asarray(counts, dtype=np.float64) * n_playlists / (anchor_n * other_n))
+
+
 def score_keys(scores: np.ndarray, cols: np.ndarray, nonnegative: bool = False) -> np.ndarray:
     """Exact int64 sort keys: the float32 score's bits (ordered like the scores) above the inverted
     column, so keys are distinct within a row and ties go to the lower track index. ``nonnegative``:
@@ -181,7 +187,7 @@ def _block_topk(
         other_n = track_count[c.indices]
         counts64 = counts.astype(np.float64)
         if norm == "pmi":
-            scores = np.log(counts64 * n_playlists / (anchor_n * other_n)).astype(np.float32)
+            scores = pmi(counts64, anchor_n, other_n, n_playlists).astype(np.float32)
         else:  # jaccard
             scores = (counts64 / (anchor_n + other_n - counts64)).astype(np.float32)
         del anchor_n, other_n, counts64

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from mixtape.errors import MixtapeError
 from mixtape.fileio import get_logger, progress
-from mixtape.pairs.cooc import binary_incidence, cooc_topk
+from mixtape.pairs.cooc import binary_incidence, cooc_topk, pmi
 
 log = get_logger(__name__)
 
@@ -47,9 +47,9 @@ def sppmi_matrix(
     top = cooc_topk(x, k=candidates, norm="count", min_count=min_count, workers=workers)
     track_count = np.bincount(x.indices, minlength=x.shape[1]).astype(np.float64)
     rows = np.repeat(np.arange(top.shape[0]), np.diff(top.indptr))
-    pmi = np.log(top.data.astype(np.float64) * x.shape[0] / (track_count[rows] * track_count[top.indices]))
-    top.data = np.maximum(pmi - np.log(shift), 0).astype(np.float32)
-    del rows, pmi
+    weights = pmi(top.data, track_count[rows], track_count[top.indices], x.shape[0])
+    top.data = np.maximum(weights - np.log(shift), 0).astype(np.float32)
+    del rows, weights
     top.eliminate_zeros()
     sym = top.maximum(top.T).tocsr()
     sym.sort_indices()

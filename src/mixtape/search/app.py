@@ -54,6 +54,7 @@ from mixtape.audio.files import AUDIO_SUFFIXES
 from mixtape.config import StrictConfig
 from mixtape.errors import MixtapeError
 from mixtape.fileio import get_logger
+from mixtape.text import one_line
 
 from .embeddings import read_meta
 from .index import SearchIndexError
@@ -522,24 +523,20 @@ def _spectrogram_png(frames: np.ndarray, width: int) -> bytes:
 PLAYLIST_FORMATS = {"m3u8": "audio/x-mpegurl; charset=utf-8", "json": "application/json"}
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
 def track_label(track: dict[str, Any]) -> str:
     """``artist - title`` as a person reads it, from the names when known, else the ids."""
     title = track.get("title") or track.get("name") or track["track_id"]
     artist = track.get("artist_name") or track.get("artist_id")
-    return _one_line(f"{artist} - {title}" if artist else title)
+    return one_line(f"{artist} - {title}" if artist else title)
 
 
 def m3u8_text(title: str, tracks: list[dict[str, Any]], locations: list[str]) -> str:
     """An extended M3U playlist (UTF-8): ``#EXTINF:seconds,artist - title`` then the path or URL per track."""
-    lines = ["#EXTM3U", f"#PLAYLIST:{_one_line(title)}"]
+    lines = ["#EXTM3U", f"#PLAYLIST:{one_line(title)}"]
     for track, where in zip(tracks, locations, strict=True):
         d = track.get("duration")
         seconds = -1 if d is None else int(round(float(d)))
-        lines += [f"#EXTINF:{seconds},{track_label(track)}", _one_line(where)]
+        lines += [f"#EXTINF:{seconds},{track_label(track)}", one_line(where)]
     return "\n".join(lines) + "\n"
 
 

@@ -47,7 +47,7 @@ from mixtape.fileio import (
     read_text_file,
 )
 from mixtape.stagefolder import StageFolder, StageHeader, register_stage_folder
-from mixtape.text import and_more, quoted
+from mixtape.text import and_more, one_line, quoted
 
 
 class EmbeddingsHeader(StageHeader):
@@ -169,14 +169,9 @@ class TrackMeta:
         for tid, artist, album, path, dur, checksum, title, artist_name in rows:
             row = [tid, artist or "", album or "", path, "" if dur != dur else f"{dur:.3f}", checksum]
             if names:
-                row += [_one_line(title), _one_line(artist_name)]
+                row += [one_line(title), one_line(artist_name)]
             w.writerow(row)
         return buf.getvalue()
-
-
-def _one_line(name: str | None) -> str:
-    """A name as one tab-separated cell: tabs and line breaks become spaces (a tag may hold either)."""
-    return " ".join((name or "").replace("\t", " ").split()) if name else ""
 
 
 def read_track_meta(path: Path) -> TrackMeta:
