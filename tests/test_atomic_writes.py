@@ -23,11 +23,11 @@ ALLOWED = {
         "frames.f16 and index.jsonl are the store's append-only files: frames are fsynced before "
         "the index line that points to them, and the next writer cuts anything past the last complete line"
     ),
-    "training/module.py:ContrastivePretrainer._write_trace": (
+    "training/callbacks.py:BatchTrace._write": (
         "the batch trace is an append-only journal, one line per write; "
         "a torn last line left by a kill is cut when the run resumes"
     ),
-    "training/module.py:cut_torn_line": (
+    "training/callbacks.py:cut_torn_line": (
         "cuts the torn last line off that append-only trace, in place, before the next append"
     ),
     "pairs/track2vec.py:write_corpus": (

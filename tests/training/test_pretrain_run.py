@@ -198,3 +198,23 @@ def test_tracks_that_failed_extraction_are_left_out_of_pre_training(
     (store / "failures.tsv").write_text("track_id\tpath\treason\nbroken-1\t/music/a.mp3\ttruncated\n")
     with pytest.raises(PairDataError, match=r"1 of the \d+ tracks they pair are not in the store .* nor among its"):
         prepare_pair_data(cfg.data)
+
+
+def test_every_checkpoint_is_written_after_its_steps_are_traced(make_config, tmp_path: Path, monkeypatch) -> None:
+    """A kill between a checkpoint and the trace line of its step must not leave a saved step untraced."""
+    from mixtape.training.callbacks import AtomicCheckpointIO
+
+    run = tmp_path / "run"
+    seen: list[tuple[int, int]] = []
+    save = AtomicCheckpointIO.save_checkpoint
+
+    def save_and_record(self, checkpoint, path, storage_options=None) -> None:
+        trace = run / "trace" / "batches-rank0.tsv"
+        traced = [s for s, _ in read_trace(trace)[-1]] if trace.exists() else []
+        seen.append((int(checkpoint["global_step"]), max(traced, default=0)))
+        save(self, checkpoint, path, storage_options)
+
+    monkeypatch.setattr(AtomicCheckpointIO, "save_checkpoint", save_and_record)
+    pretrain(make_config(run, **{"trainer.max_steps": 2 * CHECKPOINT_EVERY}))
+    assert [saved for saved, _ in seen if saved % CHECKPOINT_EVERY == 0]
+    assert all(traced >= saved for saved, traced in seen), seen

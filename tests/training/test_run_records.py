@@ -9,8 +9,8 @@ import pytest
 
 from mixtape.doctor import check_export
 from mixtape.fileio import file_checksum
+from mixtape.training.callbacks import cut_torn_line
 from mixtape.training.export import export_checkpoint
-from mixtape.training.module import cut_torn_line
 
 
 def test_an_export_records_its_checkpoint_and_onnx_checksums(reference_run, tmp_path: Path) -> None:

@@ -37,6 +37,67 @@ def saved_step(path: Path) -> int | None:
         return None
 
 
+def cut_torn_line(path: Path) -> None:
+    """Drop a partial last line of an append-only text journal (what a process killed mid-write leaves),
+    so the next line appended starts on a line of its own."""
+    try:
+        f = open(path, "rb+")  # closed below; the file is scanned backwards from its end
+    except FileNotFoundError:
+        return
+    with f:
+        end = f.seek(0, 2)
+        pos = end
+        while pos > 0:
+            start = max(0, pos - (1 << 16))
+            f.seek(start)
+            chunk = f.read(pos - start)
+            if pos == end and chunk.endswith(b"\n"):
+                return  # complete
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                f.truncate(start + newline + 1)
+                return
+            pos = start
+        f.truncate(0)  # no complete line at all
+
+
+class BatchTrace(pl.Callback):
+    """Appends each finished step's anchors to ``trace/batches-rank<R>.tsv`` (data-order audits).
+
+    A callback rather than a module hook: Lightning runs every callback's ``on_train_batch_end``
+    before the module's, and moves ModelCheckpoint to the end of the callbacks, so a step's line is
+    written before any checkpoint that holds the step. A kill between the two then leaves a step
+    traced but not saved (the resumed run repeats and traces it again), never saved but untraced.
+    """
+
+    def __init__(self, trace_dir: Path) -> None:
+        self.trace_dir = Path(trace_dir)
+
+    def path(self, rank: int) -> Path:
+        return self.trace_dir / f"batches-rank{rank}.tsv"
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Marks where a fresh or resumed run begins in the trace."""
+        cut_torn_line(self.path(trainer.global_rank))
+        self._write(trainer.global_rank, f"# start at step {trainer.global_step}\n")
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        """One line per finished step: step, epoch, batch number, rank and the anchors' store indices."""
+        ids = ",".join(str(int(i)) for i in batch["anchor_index"].tolist())
+        epoch, number = batch["meta"].tolist()
+        rank = trainer.global_rank
+        self._write(rank, f"{trainer.global_step}\t{epoch}\t{number}\t{rank}\t{ids}\n")
+
+    def _write(self, rank: int, text: str) -> None:
+        """Append one line: an append-only journal (not an atomic rewrite: a kill can tear only the
+        last line, which the next start cuts)."""
+        self.trace_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.path(rank), "a", encoding="utf-8") as f:
+            f.write(text)
+
+
 class StepProgressBar(ProgressBar):
     """One bar over the whole run (steps done / max_steps, rate, ETA), not one per epoch.
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import math
 import time
-from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
@@ -59,30 +58,6 @@ def mask_shared_tracks(scores: Tensor, anchor_ids: Tensor, positive_ids: Tensor)
     return scores.masked_fill(shared, float("-inf"))
 
 
-def cut_torn_line(path: Path) -> None:
-    """Drop a partial last line of an append-only text journal (what a process killed mid-write leaves),
-    so the next line appended starts on a line of its own."""
-    try:
-        f = open(path, "rb+")  # closed below; the file is scanned backwards from its end
-    except FileNotFoundError:
-        return
-    with f:
-        end = f.seek(0, 2)
-        pos = end
-        while pos > 0:
-            start = max(0, pos - (1 << 16))
-            f.seek(start)
-            chunk = f.read(pos - start)
-            if pos == end and chunk.endswith(b"\n"):
-                return  # complete
-            newline = chunk.rfind(b"\n")
-            if newline >= 0:
-                f.truncate(start + newline + 1)
-                return
-            pos = start
-        f.truncate(0)  # no complete line at all
-
-
 class ContrastivePretrainer(pl.LightningModule):
     """Encoder + projection head + similarity, trained with the COLA / NT-Xent contrastive loss.
 
@@ -98,11 +73,10 @@ class ContrastivePretrainer(pl.LightningModule):
         n_mels: int = 96,
         patch_frames: int = 128,
         global_batch_size: int | None = None,
-        trace_dir: str | None = None,
         data_info: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["trace_dir"])
+        self.save_hyperparameters()
         self.model_cfg = ModelConfig.model_validate(model)
         self.optim_cfg = OptimConfig.model_validate(optim)
         self.max_steps = max_steps
@@ -111,7 +85,6 @@ class ContrastivePretrainer(pl.LightningModule):
         self.similarity = build_similarity(
             self.model_cfg.similarity, self.model_cfg.projection_dim, self.model_cfg.temperature
         )
-        self.trace_dir = Path(trace_dir) if trace_dir else None
         self._interval_start: float | None = None
         self._interval_samples = 0
 
@@ -155,7 +128,7 @@ class ContrastivePretrainer(pl.LightningModule):
         return loss
 
     def on_train_batch_end(self, outputs: Any, batch: dict[str, Tensor], batch_idx: int) -> None:
-        """Throughput over the logging interval, and the data-order trace when asked for."""
+        """Throughput over the logging interval."""
         now = time.perf_counter()
         self._interval_samples += int(batch["anchor"].shape[0]) * self.trainer.world_size
         if self._interval_start is None:
@@ -165,30 +138,6 @@ class ContrastivePretrainer(pl.LightningModule):
                 "train/samples_per_s", self._interval_samples / (now - self._interval_start), on_step=True, batch_size=1
             )
             self._interval_start, self._interval_samples = now, 0
-        if self.trace_dir is not None:
-            self._trace(batch)
-
-    def on_train_start(self) -> None:
-        if self.trace_dir is not None:  # marks where a fresh or resumed run begins in the trace
-            cut_torn_line(self._trace_file())
-            self._write_trace(f"# start at step {self.global_step}\n")
-
-    def _trace_file(self) -> Path:
-        assert self.trace_dir is not None
-        return self.trace_dir / f"batches-rank{self.global_rank}.tsv"
-
-    def _write_trace(self, text: str) -> None:
-        """Append to the trace: an append-only journal, one line per write (not an atomic rewrite:
-        a kill can tear only the last line, which the next start cuts)."""
-        self.trace_dir.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
-        with open(self._trace_file(), "a", encoding="utf-8") as f:
-            f.write(text)
-
-    def _trace(self, batch: dict[str, Tensor]) -> None:
-        """One line per finished step: step, epoch, batch number, rank and the anchors' store indices."""
-        ids = ",".join(str(int(i)) for i in batch["anchor_index"].tolist())
-        epoch, number = batch["meta"].tolist()
-        self._write_trace(f"{self.global_step}\t{epoch}\t{number}\t{self.global_rank}\t{ids}\n")
 
     def _current_lr(self) -> float:
         try:

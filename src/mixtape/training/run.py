@@ -169,7 +169,7 @@ def _build_trainer(config: PretrainConfig) -> Any:
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from mixtape.training.callbacks import AtomicCheckpointIO, StepProgressBar
+    from mixtape.training.callbacks import AtomicCheckpointIO, BatchTrace, StepProgressBar
 
     t = config.trainer
     checkpoints = ModelCheckpoint(
@@ -184,6 +184,9 @@ def _build_trainer(config: PretrainConfig) -> Any:
         save_on_train_epoch_end=False,
     )
     precision = resolve_precision(t.precision, t.accelerator)
+    callbacks: list[Any] = [checkpoints, StepProgressBar()]
+    if t.trace_batches:
+        callbacks.append(BatchTrace(Path(config.out) / "trace"))
     return pl.Trainer(
         accelerator=t.accelerator,
         devices=t.devices,
@@ -193,7 +196,7 @@ def _build_trainer(config: PretrainConfig) -> Any:
         max_steps=t.max_steps,
         max_epochs=-1,
         log_every_n_steps=t.log_every,
-        callbacks=[checkpoints, StepProgressBar()],
+        callbacks=callbacks,
         logger=_loggers(config.out),
         plugins=[AtomicCheckpointIO()],
         use_distributed_sampler=False,  # the pair sampler shards the global batch itself
@@ -273,7 +276,6 @@ def pretrain(config: PretrainConfig, resume: bool = False) -> PretrainResult:
         n_mels=data.n_mels,
         patch_frames=config.data.patch_frames,
         global_batch_size=global_batch,
-        trace_dir=str(out / "trace") if config.trainer.trace_batches else None,
         data_info=data.info(),
     )
     record = data_record(config) if trainer.is_global_zero else {}
