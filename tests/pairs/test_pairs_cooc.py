@@ -8,7 +8,7 @@ import scipy.sparse as sp
 
 from mixtape.errors import MixtapeError
 from mixtape.pairs import cooc_topk
-from mixtape.pairs.cooc import row_blocks, score_keys, topk_rows
+from mixtape.pairs.cooc import _without_outranked_singles, row_blocks, score_keys, topk_rows
 
 
 def random_playlists(seed: int, n_playlists: int = 200, n_tracks: int = 90) -> sp.csr_matrix:
@@ -110,3 +110,21 @@ def test_row_blocks_cover_costed_rows_within_budget() -> None:
         covered[a:b] = True
         assert cost[a:b].sum() <= 10 or b - a == 1
     assert covered[cost > 0].all()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_dropping_outranked_singles_keeps_every_row_that_could_rank_them(seed: int) -> None:
+    """Against a row-by-row reference, with empty rows first, inside and last (reduceat's edge cases)."""
+    rng = np.random.default_rng(seed)
+    dense = rng.choice([0, 0, 0, 1, 1, 2, 3], size=(40, 30)).astype(np.float32)
+    dense[[0, 7, 8, 39]] = 0
+    c = sp.csr_matrix(dense)
+    keep = 4
+    want = dense.copy()
+    for row in want:
+        if (row >= 2).sum() >= keep:
+            row[row == 1] = 0
+    got = _without_outranked_singles(c, keep)
+    assert got.has_sorted_indices or got.nnz == 0
+    np.testing.assert_array_equal(got.toarray(), want)
+    assert _without_outranked_singles(sp.csr_matrix((5, 5), dtype=np.float32), keep).nnz == 0
