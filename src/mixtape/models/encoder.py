@@ -4,7 +4,7 @@ searched and exported (the projection head and similarity are training-only and 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -44,7 +44,7 @@ class Encoder(nn.Module):
         # Channels-last (NHWC) activations and weights: oneDNN's convolutions, batch norms and pools
         # run about twice as fast on the CPU in this layout (with the frozen affine above, the `small`
         # backbone's step is 226 → 142 ms; docs/evidence.md, "Speed"), and tensor cores want it too.
-        self.to(memory_format=torch.channels_last)
+        cast(Any, self).to(memory_format=torch.channels_last)  # torch's stubs of Module.to omit memory_format
 
     def config(self) -> dict[str, Any]:
         """What rebuilds this architecture (stored beside weights and in checkpoints)."""

@@ -19,7 +19,7 @@ The ONNX graph returns ``embeddings`` ``[N, D]`` and takes one of three inputs (
 from __future__ import annotations
 
 import copy
-import io
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -229,8 +229,7 @@ def export_onnx(
     out_path = Path(out_path)
     model = _cpu_eval_copy(encoder)
     graph_module, dummy, input_name, dynamic, extra = _onnx_graph(model, onnx_input, n_mels, patch_frames, mel)
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
+    with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
         # The TorchScript-based exporter is deprecated in favour of the dynamo one, which needs the
         # extra onnxscript package; the traced graph of these plain CNNs is the same either way.
         warnings.simplefilter("ignore", category=DeprecationWarning)
@@ -238,7 +237,7 @@ def export_onnx(
         torch.onnx.export(
             graph_module.eval(),
             (dummy,),
-            buffer,
+            Path(scratch) / "graph.onnx",  # a path, as the exporter's signature asks (not a buffer)
             dynamo=False,
             input_names=[input_name],
             output_names=[ONNX_OUTPUT],
@@ -246,7 +245,7 @@ def export_onnx(
             opset_version=ONNX_OPSET,
             do_constant_folding=True,
         )
-    graph = onnx.load_from_string(buffer.getvalue())
+        graph = onnx.load(Path(scratch) / "graph.onnx")
     props = {
         "backbone": model.backbone_name,
         "input": onnx_input,

@@ -186,12 +186,14 @@ class _PartStore:
         reasons: list[str],
     ) -> None:
         with atomic_open(self.path(chunk), "wb") as f:
-            arrays = {
+            arrays: dict[str, Any] = {  # Any: numpy's stub would otherwise match a key to savez's allow_pickle
+                "vectors": vectors,
+                "failed": failed,
                 "track_ids": np.array(track_ids, dtype=str),
                 "checksums": np.array(checksums, dtype=str),
                 "reasons": np.array(reasons, dtype=str),
             }
-            np.savez(f, vectors=vectors, failed=failed, **arrays)
+            np.savez(f, **arrays)
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
