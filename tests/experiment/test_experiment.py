@@ -117,6 +117,19 @@ def test_variant_labels_are_grouped_by_their_strategy() -> None:
     )
 
 
+def test_every_playlist_derived_strategy_is_judged_as_playlist_based() -> None:
+    """pmi-svd (and any strategy whose source is playlists) competes as playlist-based, never as 'other'."""
+    from mixtape.pairs.params import PARAMS, SOURCES
+
+    assert set(SOURCES) == set(PARAMS)  # a new built-in strategy must say where its positives come from
+    rows: list[ResultRow] = []
+    rows += _rows("artist", "similarity", "triplet_acc", [0.64, 0.66, 0.65])
+    rows += _rows("pmi-svd", "similarity", "triplet_acc", [0.70, 0.71, 0.69])
+    found = {(c.text, c.a, c.b) for c, _ in claims(rows)}
+    assert ("best playlist-based beats artist", "pmi-svd", "artist") in found
+    assert "playlist-based strategies (pmi-svd) beat artist/self (artist)" in verdict(summarize(rows)).lower()
+
+
 def test_claims_are_paired_over_seeds_and_keep_the_oracle_apart() -> None:
     rows: list[ResultRow] = []
     rows += _rows("self", "similarity", "triplet_acc", [0.60, 0.62, 0.61])
@@ -353,7 +366,7 @@ def test_paper_config_is_the_papers_grid() -> None:
     assert cfg.tasks.probe == ["genre", "moodtheme", "instrument", "top50tags"] and cfg.tasks.similarity
 
 
-@pytest.mark.parametrize("name", ["demo.yaml", "evidence.yaml", "study/recipe.yaml"])
+@pytest.mark.parametrize("name", ["demo.yaml", "evidence.yaml", "study/recipe.yaml", "study/strategies.yaml"])
 def test_shipped_world_configs_load_with_every_strategy_and_the_oracle(name: str) -> None:
     from mixtape.experiment import load_experiment_config
 

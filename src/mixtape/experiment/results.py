@@ -19,6 +19,7 @@ from mixtape.errors import MixtapeError
 from mixtape.evaluation.latent import LATENT_METRICS
 from mixtape.experiment.config import BASELINE
 from mixtape.fileio import get_logger
+from mixtape.pairs.params import SOURCES
 
 log = get_logger(__name__)
 
@@ -26,11 +27,11 @@ RESULT_COLUMNS = ("strategy", "backbone", "seed", "task", "metric", "value")
 TAGGING_METRICS = ("roc_auc", "pr_auc")
 BASELINE_TITLE = "random init (no pre-training)"
 #: Strategies whose positives come from playlists, and those they are compared against in the verdict.
-PLAYLIST_BASED = ("playlist", "cooc-topk", "track2vec")
-ARTIST_OR_SELF = ("artist", "album", "self")
-METADATA = ("artist", "album", *PLAYLIST_BASED)
+PLAYLIST_BASED = tuple(s for s, source in SOURCES.items() if source == "playlists")
+ARTIST_OR_SELF = tuple(s for s, source in SOURCES.items() if source in ("metadata", "self"))
+METADATA = tuple(s for s, source in SOURCES.items() if source in ("metadata", "playlists"))
 #: Strategies that read the generated world's latent truth: a ceiling to report, never a contender.
-ORACLES = ("theme",)
+ORACLES = tuple(s for s, source in SOURCES.items() if source == "oracle")
 
 
 def similarity_metric_names(k: int = 10) -> tuple[str, ...]:

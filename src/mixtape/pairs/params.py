@@ -120,6 +120,20 @@ SUMMARIES: dict[str, str] = {
     "mix": "a weighted mixture of the strategies above",
 }
 
+#: Where each built-in strategy's positives come from. The experiment's verdict compares the groups
+#: (playlist-based against artist and self, oracles apart), so a new strategy must be placed here.
+SOURCES: dict[str, Literal["self", "metadata", "playlists", "oracle", "mixture"]] = {
+    "self": "self",
+    "artist": "metadata",
+    "album": "metadata",
+    "playlist": "playlists",
+    "cooc-topk": "playlists",
+    "track2vec": "playlists",
+    "pmi-svd": "playlists",
+    "theme": "oracle",
+    "mix": "mixture",
+}
+
 
 def parse_mix(spec: str | Mapping[str, float]) -> dict[str, float]:
     """``'playlist=0.5,artist=0.5'`` (or a mapping) → validated weights; they need not sum to 1."""
