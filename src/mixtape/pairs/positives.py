@@ -41,9 +41,12 @@ _MAX_REDRAWS = 1000
 
 def _without_columns(matrix: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
     """``matrix`` with the entries of the columns ``keep`` does not mark removed."""
-    out = (sp.csr_matrix(matrix) @ sp.diags(keep.astype(matrix.dtype))).tocsr()
-    out.eliminate_zeros()
-    return out
+    m = sp.csr_matrix(matrix)
+    kept = np.asarray(keep, dtype=bool)[m.indices]
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))[kept]
+    indptr = np.zeros(m.shape[0] + 1, dtype=m.indptr.dtype)
+    np.cumsum(np.bincount(rows, minlength=m.shape[0]), out=indptr[1:])
+    return sp.csr_matrix((m.data[kept], m.indices[kept], indptr), shape=m.shape)
 
 
 def pick_in_rows(hop: sp.csr_matrix, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
