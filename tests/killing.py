@@ -61,6 +61,7 @@ class Run:
     work_seconds: float | None  # from the marker to the end marker, the exit or the kill; None without a marker
     delay: float | None = None  # seconds after the marker the SIGKILL was sent; None when not killed
     tree: tuple[int, ...] = ()  # its descendant processes (workers) just before the kill
+    session: int | None = None  # its session id (= its pid): workers forked around the kill stay in it
 
     @property
     def killed(self) -> bool:
@@ -82,7 +83,11 @@ def _read(log: Path) -> str:
 def launch(args: Sequence[str | Path], log: Path) -> subprocess.Popen[bytes]:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as sink:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(mixtape_command(args), env=mixtape_env(), stdout=sink, stderr=subprocess.STDOUT)
+        # A session of its own: every process it starts, even one forked as it is killed and reparented
+        # after, stays findable (session_members) until it exits.
+        return subprocess.Popen(
+            mixtape_command(args), env=mixtape_env(), stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def _wait_for_marker(proc: subprocess.Popen[bytes], log: Path, marker: re.Pattern[str], timeout: float) -> float | None:
@@ -129,7 +134,12 @@ def run_killed(args: Sequence[str | Path], log: Path, marker: str, delay: float,
     returncode = proc.wait(timeout=timeout)
     killed = returncode == -signal.SIGKILL
     return Run(
-        returncode, _read(log), time.monotonic() - started, delay if killed else None, tuple(tree) if killed else ()
+        returncode,
+        _read(log),
+        time.monotonic() - started,
+        delay if killed else None,
+        tuple(tree) if killed else (),
+        proc.pid if killed else None,
     )
 
 
@@ -145,7 +155,7 @@ def kill_when_workers_run(args: Sequence[str | Path], log: Path, workers: int, t
         proc.send_signal(signal.SIGKILL)
     returncode = proc.wait(timeout=timeout)
     killed = returncode == -signal.SIGKILL
-    return Run(returncode, _read(log), None, 0.0 if killed else None, tuple(tree) if killed else ())
+    return Run(returncode, _read(log), None, 0.0 if killed else None, tuple(tree) if killed else (), proc.pid)
 
 
 def _state(pid: int) -> str | None:
@@ -177,10 +187,29 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
-def still_running(pids: Sequence[int], grace: float = SURVIVOR_GRACE) -> list[int]:
-    """Wait up to ``grace`` seconds for ``pids`` to exit; returns those still running then (zombies count as gone)."""
+def session_members(session: int) -> list[int]:
+    """Pids of the live processes of a session (Linux /proc; [] elsewhere)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[3] == str(session) and fields[0] not in ("Z", "X"):
+            found.append(int(entry.name))
+    return found
+
+
+def still_running(pids: Sequence[int], grace: float = SURVIVOR_GRACE, session: int | None = None) -> list[int]:
+    """Wait up to ``grace`` seconds for ``pids`` (and every process of ``session``) to exit; returns those
+    still running then (zombies count as gone)."""
     deadline = time.monotonic() + grace
-    while (left := [p for p in pids if _state(p) not in (None, "Z", "X")]) and time.monotonic() < deadline:
+
+    def alive() -> list[int]:
+        left = [p for p in pids if _state(p) not in (None, "Z", "X")]
+        return sorted({*left, *(session_members(session) if session is not None else [])})
+
+    while (left := alive()) and time.monotonic() < deadline:
         time.sleep(0.05)
     return left
 
@@ -261,7 +290,7 @@ class KillSchedule:
         return final
 
     def assert_no_orphans(self, run: Run) -> None:
-        left = still_running(run.tree)
+        left = still_running(run.tree, session=run.session)
         assert not left, (
             f"{self}: processes {left} of the killed run are still running {SURVIVOR_GRACE:.0f} s after the "
             "kill (orphaned workers)"

@@ -143,6 +143,32 @@ def test_a_sigkilled_writer_leaves_a_temp_that_the_next_write_removes(tmp_path: 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"] and target.read_text() == "new"
 
 
+ORPHANED_WRITER = """
+import subprocess, sys, time
+from mixtape.fileio import atomic_open
+from mixtape.workers import exit_with_process
+run = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+exit_with_process(run.pid)  # this process now stands for a fork-server worker of `run`
+with atomic_open(sys.argv[1], "w") as f:
+    f.write("half")
+    f.flush()
+    run.kill()
+    run.wait()  # the run is gone mid-write: the watcher ends this process
+    time.sleep(60)
+"""
+
+
+def test_a_worker_whose_run_dies_mid_write_removes_its_temp(tmp_path: Path) -> None:
+    """The worker's watcher exits with ``os._exit`` (no ``finally`` runs); its unfinished temp goes too,
+    because a re-run that finds the file already complete would never write it again to sweep it."""
+    target = tmp_path / "a.txt"
+    proc = subprocess.run(
+        [sys.executable, "-c", ORPHANED_WRITER, str(target)], check=False, capture_output=True, timeout=60
+    )
+    assert proc.returncode == 1, proc.stderr.decode()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_folder_lock_admits_one_writer_and_dies_with_its_process(tmp_path: Path) -> None:
     from mixtape.errors import MixtapeError
     from mixtape.fileio import acquire_folder_lock, folder_lock

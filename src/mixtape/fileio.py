@@ -27,7 +27,7 @@ from typing import IO, Any, TypeVar
 from tqdm.auto import tqdm
 
 from mixtape.errors import MixtapeError
-from mixtape.workers import process_alive
+from mixtape.workers import on_orphan_exit, process_alive
 
 T = TypeVar("T")
 
@@ -90,6 +90,23 @@ def sweep_stale_temps(path: Path) -> list[Path]:
     return removed
 
 
+#: Temp files this process is writing (pid, path): removed if it exits as an orphan mid-write.
+_UNFINISHED: set[tuple[int, str]] = set()
+
+
+def _remove_unfinished_temps() -> None:
+    """A worker whose run died exits from a watcher thread (``os._exit``), skipping every ``finally``:
+    its temp would stay until the same file is written again, and a re-run that finds the file already
+    complete never writes it again."""
+    for pid, tmp in list(_UNFINISHED):
+        if pid == os.getpid():
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+on_orphan_exit(_remove_unfinished_temps)
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
     """Open a temp file beside ``path``; on success fsync and rename it over ``path``.
@@ -101,6 +118,8 @@ def atomic_open(path: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[IO
     sweep_stale_temps(path)
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
+    entry = (os.getpid(), tmp)
+    _UNFINISHED.add(entry)
     try:
         with open(tmp, mode, **kwargs) as f:
             yield f
@@ -112,6 +131,8 @@ def atomic_open(path: str | Path, mode: str = "w", **kwargs: Any) -> Iterator[IO
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    finally:
+        _UNFINISHED.discard(entry)
 
 
 def _umask() -> int:

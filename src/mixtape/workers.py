@@ -74,9 +74,22 @@ def exit_with_process(pid: int) -> None:
     threading.Thread(target=_watch, args=(pid, direct), name="mixtape-exit-with-run", daemon=True).start()
 
 
+#: Called (in order, errors ignored) by a worker that exits because its run is gone: see on_orphan_exit.
+_ORPHAN_EXIT_HOOKS: list[Callable[[], None]] = []
+
+
+def on_orphan_exit(hook: Callable[[], None]) -> None:
+    """Run ``hook`` before a worker exits because its run died (the poll below, not the kernel's SIGKILL):
+    the worker may be half-way through a write whose temp file nobody else would remove."""
+    _ORPHAN_EXIT_HOOKS.append(hook)
+
+
 def _watch(pid: int, direct: bool) -> None:
     while _alive(pid, direct):
         time.sleep(POLL_SECONDS)
+    for hook in _ORPHAN_EXIT_HOOKS:
+        with contextlib.suppress(Exception):
+            hook()
     os._exit(1)
 
 

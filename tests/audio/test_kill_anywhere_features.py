@@ -91,7 +91,7 @@ def test_kill_while_workers_decode_leaves_no_orphan_holding_the_store(many_track
     out = tmp_path / "store"
     killed = kill_when_workers_run(_args(many_tracks, out), tmp_path / "killed.log", workers=2)
     assert killed.killed and len(killed.tree) >= 2, f"the run ended before its 2 workers were seen:\n{killed.tail()}"
-    left = still_running(killed.tree)
+    left = still_running(killed.tree, session=killed.session)
     assert not left, f"workers {left} outlived the killed run"
     rerun = run_to_end(_args(many_tracks, out), tmp_path / "rerun.log", MARKER)
     assert rerun.returncode == 0, rerun.tail()

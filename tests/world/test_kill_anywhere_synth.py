@@ -66,5 +66,5 @@ def test_kill_while_rendering_leaves_no_orphan_workers(tmp_path: Path) -> None:
     assert killed.killed and len(killed.tree) >= 3, (
         f"the run ended before its fork server and 2 workers were seen:\n{killed.tail()}"
     )
-    left = still_running(killed.tree)
+    left = still_running(killed.tree, session=killed.session)
     assert not left, f"processes {left} outlived the killed run"
