@@ -25,7 +25,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,17 +166,21 @@ def _state(pid: int) -> str | None:
         return None
 
 
-def children_of(pid: int) -> list[int]:
-    """Pids of the live child processes of ``pid`` (Linux /proc; [] elsewhere)."""
-    found = []
+def _live_processes() -> Iterator[tuple[int, list[str]]]:
+    """(pid, the fields of /proc/PID/stat after the command name) of every live process (Linux; none elsewhere):
+    fields[0] is the state, [1] the parent pid, [3] the session id."""
     for entry in Path("/proc").glob("[0-9]*"):
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if fields[1] == str(pid) and fields[0] not in ("Z", "X"):
-            found.append(int(entry.name))
-    return found
+        if fields[0] not in ("Z", "X"):
+            yield int(entry.name), fields
+
+
+def children_of(pid: int) -> list[int]:
+    """Pids of the live child processes of ``pid`` (Linux /proc; [] elsewhere)."""
+    return [child for child, fields in _live_processes() if fields[1] == str(pid)]
 
 
 def descendants(pid: int) -> list[int]:
@@ -189,15 +193,7 @@ def descendants(pid: int) -> list[int]:
 
 def session_members(session: int) -> list[int]:
     """Pids of the live processes of a session (Linux /proc; [] elsewhere)."""
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[3] == str(session) and fields[0] not in ("Z", "X"):
-            found.append(int(entry.name))
-    return found
+    return [member for member, fields in _live_processes() if fields[3] == str(session)]
 
 
 def still_running(pids: Sequence[int], grace: float = SURVIVOR_GRACE, session: int | None = None) -> list[int]:
